@@ -1,0 +1,160 @@
+/**
+ * `wid setup <eks|aks|gke>`: flags → request → plan → output. Thin: the work is in src/core,
+ * src/providers and src/kube.
+ */
+import { Command, Option } from 'commander';
+import { buildOfflinePlan } from '../../core/engine.js';
+import { UsageError } from '../../core/errors.js';
+import type { ProviderModule } from '../../core/phase.js';
+import type { Plan, Provider } from '../../core/plan.js';
+import type { SetupRequest } from '../../core/request.js';
+import { loadTemplates, renderManifests, TEMPLATE_FILES } from '../../kube/manifests.js';
+import { checkOutDir, writeFilesAtomically } from '../../output/files.js';
+import { manifestsYaml, planJson, planText, planYaml, toYaml } from '../../output/render.js';
+import { aks } from '../../providers/aks/phases.js';
+import { eks } from '../../providers/eks/phases.js';
+import { ksaPrincipal } from '../../providers/gke/build.js';
+import { gke } from '../../providers/gke/phases.js';
+import { styleFor } from '../style.js';
+import type { IO } from '../io.js';
+import { buildRequest, runOptions, type RawOptions, type RunOptions } from '../request.js';
+
+const PROVIDERS: Record<Provider, ProviderModule<never>> = {
+  eks: eks as ProviderModule<never>,
+  aks: aks as ProviderModule<never>,
+  gke: gke as ProviderModule<never>,
+};
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function commonOptions(cmd: Command): Command {
+  return cmd
+    .option('--sa <name>', 'Kubernetes ServiceAccount name')
+    .option('-n, --namespace <namespace>', 'Kubernetes namespace', 'default')
+    .option('--dry-run', 'print the plan and manifests; change nothing')
+    .option('--yes', 'apply without asking (required off a terminal)')
+    .addOption(new Option('-o, --output <format>', 'what stdout carries: text (manifests YAML), json or yaml (the Plan)').default('text'))
+    .option('--out <dir>', 'write serviceaccount.yaml and pod.yaml to DIR instead of stdout')
+    .option('--templates <dir>', 'template overrides, file by file: DIR/<provider>/pod.yaml or DIR/pod.yaml')
+    .option('--inject', 'render the Pod with what the webhook would inject, for clusters without it')
+    .option('--no-color', 'no colour in messages');
+}
+
+const EXAMPLES: Record<Provider, string[]> = {
+  eks: [
+    'wid setup eks --sa s3-access-sa --issuer https://oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE --account-id 111122223333 --dry-run',
+    'wid setup eks --sa s3-access-sa -n apps --issuer https://oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE --account-id 111122223333 \\\n      --role-name s3-access-role --attach-policy-arn arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess --dry-run -o json',
+    'wid setup eks --sa app --issuer https://oidc.example.com --account-id 111122223333 --inject --region us-west-2 --dry-run --out manifests/',
+  ],
+  aks: [
+    'wid setup aks --sa my-sa --issuer https://westeurope.oic.prod-aks.azure.com/TENANT/ISSUER/ --subscription SUB -g my-rg --identity my-id \\\n      --client-id CLIENT --tenant-id TENANT --role "Storage Blob Data Reader" --scope /subscriptions/SUB/resourceGroups/my-rg --dry-run',
+  ],
+  gke: [
+    'wid setup gke --sa my-ksa --project my-project --project-number 123456789012 --role roles/storage.objectViewer --dry-run',
+    'wid setup gke --sa my-ksa --project my-project --gsa my-gsa --role roles/storage.objectViewer --dry-run -o json',
+  ],
+};
+
+function eksCommand(): Command {
+  return commonOptions(new Command('eks').description('IAM roles for service accounts (IRSA) on EKS or any cluster with an OIDC issuer'))
+    .option('--issuer <url>', 'the cluster\'s OIDC issuer URL, exactly as the cluster reports it')
+    .option('--account-id <id>', '12-digit AWS account id that owns the role')
+    .option('--partition <partition>', 'aws | aws-cn | aws-us-gov', 'aws')
+    .option('--role-name <name>', 'IAM role name (default: wid-<namespace>-<sa>)')
+    .option('--attach-policy-arn <arn>', 'managed policy to attach to the role (repeatable)', collect)
+    .option('--audience <aud>', 'token audience', 'sts.amazonaws.com')
+    .option('--token-expiration <seconds>', 'projected token lifetime, 600-86400 (SA annotation)')
+    .option('--sts-regional-endpoints [bool]', 'use regional STS endpoints, true or false (SA annotation)')
+    .option('--region <region>', 'AWS region (with --inject: AWS_REGION and AWS_DEFAULT_REGION)');
+}
+
+function aksCommand(): Command {
+  return commonOptions(new Command('aks').description('Azure workload identity: managed identity and federated credential'))
+    .option('--issuer <url>', 'the cluster\'s OIDC issuer URL, byte for byte (AKS issuers end in "/")')
+    .option('--subscription <id>', 'subscription id of the managed identity (default: $AZURE_SUBSCRIPTION_ID)')
+    .option('-g, --resource-group <name>', 'resource group of the managed identity')
+    .option('--identity <name>', 'user-assigned managed identity name')
+    .option('--client-id <guid>', 'the identity\'s client id (SA annotation)')
+    .option('--tenant-id <guid>', 'the identity\'s tenant id (SA annotation)')
+    .option('--principal-id <guid>', 'the identity\'s principal (object) id, for role assignments')
+    .option('--location <location>', 'Azure region of the managed identity')
+    .option('--role <role>', 'role name, GUID or definition id to assign (repeatable, pairs with --scope)', collect)
+    .option('--scope <scope>', 'resource id the --role at the same position is assigned on (repeatable)', collect);
+}
+
+function gkeCommand(): Command {
+  return commonOptions(new Command('gke').description('GKE workload identity: direct principal grants or a Google service account'))
+    .option('--project <id>', 'Google Cloud project id')
+    .option('--mode <mode>', 'gsa | direct (default: gsa when --gsa is given, else direct)')
+    .option('--gsa <email>', 'Google service account to impersonate: email, or a short name in --project')
+    .option('--project-number <number>', 'project number (direct mode names the principal by it)')
+    .option('--workload-pool <pool>', 'workload identity pool (default: PROJECT.svc.id.goog)')
+    .option('--role <role>', 'IAM role granted on the project (repeatable)', collect)
+    .option('--issuer <url>', 'the cluster\'s OIDC issuer URL (optional; shown in the plan)');
+}
+
+export function setupCommand(io: IO): Command {
+  const setup = new Command('setup')
+    .description('set up workload identity for one Kubernetes ServiceAccount')
+    .addHelpText('after', `\nExamples:\n${Object.values(EXAMPLES).flat().map((e) => `  $ ${e}`).join('\n')}\n`);
+  for (const make of [eksCommand, aksCommand, gkeCommand]) {
+    const cmd = make();
+    const provider = cmd.name() as Provider;
+    cmd.addHelpText('after', `\nExamples:\n${EXAMPLES[provider].map((e) => `  $ ${e}`).join('\n')}\n`);
+    cmd.action(async (raw: RawOptions) => runSetup(provider, raw, io));
+    setup.addCommand(cmd);
+  }
+  return setup;
+}
+
+export async function runSetup(provider: Provider, raw: RawOptions, io: IO): Promise<void> {
+  const run = runOptions(raw);
+  if (run.out !== undefined) checkOutDir(run.out);
+  if (!run.dryRun) {
+    throw new UsageError(
+      'WID_E_APPLY_UNAVAILABLE',
+      'applying needs the cluster lookup (--cluster), which this version of wid does not have yet; it can only plan offline',
+      { flag: '--dry-run', hint: 'add --dry-run to print the plan and manifests without changing anything' },
+    );
+  }
+  const req = await buildRequest(provider, io, raw);
+  const module = PROVIDERS[provider] as ProviderModule<SetupRequest>;
+  const templates = loadTemplates(provider, run.templates);
+  const manifests = renderManifests(module, req, templates);
+  const plan = buildOfflinePlan(module, req, manifests, run.dryRun);
+  emit(plan, req, run, io);
+}
+
+function emit(plan: Plan, req: SetupRequest, run: RunOptions, io: IO): void {
+  const style = styleFor(io, run.color);
+  if (run.output === 'text') io.err(planText(plan, style));
+  for (const w of warnings(req)) io.err(`${style.warn('warning:')} ${w}\n`);
+  if (req.provider === 'gke' && req.mode === 'direct' && req.projectNumber !== undefined) {
+    io.err(`note: to grant roles on other resources (buckets, secrets), name the principal ${ksaPrincipal({ ...req, projectNumber: req.projectNumber })}\n`);
+  }
+  if (run.out !== undefined) {
+    const [sa, pod] = plan.manifests;
+    const written = writeFilesAtomically(run.out, { [TEMPLATE_FILES.serviceAccount]: toYaml(sa), [TEMPLATE_FILES.pod]: toYaml(pod) });
+    io.err(`wrote ${written.join(', ')}\n`);
+  }
+  if (run.output === 'json') io.out(planJson(plan));
+  else if (run.output === 'yaml') io.out(planYaml(plan));
+  else if (run.out === undefined) io.out(manifestsYaml(plan.manifests));
+  io.err('Dry run: nothing was changed in any cloud or cluster.\n');
+}
+
+/** Things that are valid but often wrong; said on stderr, never failing. */
+function warnings(req: SetupRequest): string[] {
+  const w: string[] = [];
+  if (req.provider === 'eks' && req.issuer.endsWith('/')) {
+    w.push(`the issuer ${req.issuer} ends in "/"; EKS issuers do not, and IAM only trusts a token whose iss matches exactly`);
+  }
+  if (req.provider === 'aks' && !req.issuer.endsWith('/') && /\.oic\.prod-aks\.azure\.com\//.test(req.issuer)) {
+    w.push(`the issuer ${req.issuer} has no trailing "/"; AKS issuers end in "/", and Entra compares it with the token's iss byte for byte`);
+  }
+  if ((req.provider === 'gke' && req.roles.length === 0) || (req.provider === 'eks' && req.policyArns.length === 0) || (req.provider === 'aks' && req.roleAssignments.length === 0)) {
+    const flag = req.provider === 'eks' ? '--attach-policy-arn' : '--role';
+    w.push(`no ${flag} given: the identity is trusted but has no permissions yet`);
+  }
+  return w;
+}

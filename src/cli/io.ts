@@ -1,0 +1,44 @@
+/**
+ * The process boundary: streams, TTY facts, environment and prompts. Commands get an IO and never
+ * touch `process` themselves, so tests run them in-process with string buffers.
+ */
+export interface PromptSpec {
+  message: string;
+  /** Returns an error message for a bad answer, or undefined when it is valid. */
+  validate(answer: string): string | undefined;
+}
+
+export interface IO {
+  out(text: string): void;
+  err(text: string): void;
+  stdinIsTTY: boolean;
+  stdoutIsTTY: boolean;
+  stderrIsTTY: boolean;
+  env: Record<string, string | undefined>;
+  /** Asks for a value on the terminal (stderr, so stdout stays clean for results). */
+  prompt(spec: PromptSpec): Promise<string>;
+}
+
+export function processIO(): IO {
+  return {
+    out: (t) => void process.stdout.write(t),
+    err: (t) => void process.stderr.write(t),
+    stdinIsTTY: process.stdin.isTTY === true,
+    stdoutIsTTY: process.stdout.isTTY === true,
+    stderrIsTTY: process.stderr.isTTY === true,
+    env: process.env,
+    prompt: async (spec) => {
+      // Loaded only when a prompt is needed: it is the slowest of the CLI's own imports.
+      const { input } = await import('@inquirer/prompts');
+      return input(
+        { message: spec.message, validate: (a: string) => spec.validate(a) ?? true },
+        { input: process.stdin, output: process.stderr },
+      );
+    },
+  };
+}
+
+/** Prompts only when a person is at a terminal on both ends. */
+export function isInteractive(io: IO): boolean {
+  return io.stdinIsTTY && io.stderrIsTTY;
+}

@@ -1,0 +1,219 @@
+/**
+ * Flags → a validated SetupRequest. Every value is checked here, before anything is read or written;
+ * a missing required value is asked for on a terminal and is a usage error anywhere else.
+ */
+import { UsageError } from '../core/errors.js';
+import { defaultRoleName } from '../core/naming.js';
+import type { AksRequest, EksRequest, GkeRequest, SetupRequest } from '../core/request.js';
+import * as v from '../core/validate.js';
+import { DEFAULT_AUDIENCE } from '../providers/eks/build.js';
+import { defaultWorkloadPool } from '../providers/gke/build.js';
+import { isInteractive, type IO } from './io.js';
+
+/** Options as Commander hands them over (camelCased flag names). */
+export interface RawOptions {
+  sa?: string;
+  namespace: string;
+  issuer?: string;
+  dryRun?: boolean;
+  yes?: boolean;
+  output: string;
+  out?: string;
+  templates?: string;
+  inject?: boolean;
+  color: boolean;
+  // eks
+  accountId?: string;
+  partition?: string;
+  roleName?: string;
+  attachPolicyArn?: string[];
+  audience?: string;
+  tokenExpiration?: string;
+  stsRegionalEndpoints?: string | boolean;
+  region?: string;
+  // aks
+  clientId?: string;
+  tenantId?: string;
+  principalId?: string;
+  subscription?: string;
+  resourceGroup?: string;
+  identity?: string;
+  location?: string;
+  scope?: string[];
+  // aks + gke
+  role?: string[];
+  // gke
+  project?: string;
+  mode?: string;
+  gsa?: string;
+  projectNumber?: string;
+  workloadPool?: string;
+}
+
+export const OUTPUT_FORMATS = ['text', 'json', 'yaml'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** How the request is carried out and shown, apart from what it sets up. */
+export interface RunOptions {
+  dryRun: boolean;
+  yes: boolean;
+  output: OutputFormat;
+  out?: string;
+  templates?: string;
+  color: boolean;
+}
+
+/**
+ * A required value: the flag's value if given, else a prompt on a terminal, else a usage error that
+ * names the flag. `check` validates (and may convert); it throws UsageError on a bad value.
+ */
+async function need<T>(io: IO, flag: string, what: string, given: string | undefined, check: (value: string) => T): Promise<T> {
+  if (given !== undefined) return check(given);
+  if (!isInteractive(io)) {
+    throw new UsageError('WID_E_INPUT_MISSING', `missing required flag ${flag} (${what})`, { flag, hint: `pass ${flag} <value>` });
+  }
+  const answer = await io.prompt({
+    message: `${what} (${flag})`,
+    validate: (a) => {
+      try {
+        check(a.trim());
+        return undefined;
+      } catch (e) {
+        return e instanceof Error ? e.message : String(e);
+      }
+    },
+  });
+  return check(answer.trim());
+}
+
+function optional<T>(given: string | undefined, check: (value: string) => T): T | undefined {
+  return given === undefined ? undefined : check(given);
+}
+
+function dedupe(values: string[]): string[] {
+  return [...new Set(values)];
+}
+
+/** The run options, checked before the request so that a bad --output fails without any prompt. */
+export function runOptions(o: RawOptions): RunOptions {
+  if (o.out !== undefined && o.out.trim() === '') throw new UsageError('WID_E_INPUT_INVALID', '--out "" is invalid: expected a directory', { flag: '--out' });
+  if (o.templates !== undefined && o.templates.trim() === '') throw new UsageError('WID_E_INPUT_INVALID', '--templates "" is invalid: expected a directory', { flag: '--templates' });
+  return {
+    dryRun: o.dryRun === true,
+    yes: o.yes === true,
+    output: v.oneOf('--output', o.output, OUTPUT_FORMATS),
+    ...(o.out === undefined ? {} : { out: o.out }),
+    ...(o.templates === undefined ? {} : { templates: o.templates }),
+    color: o.color,
+  };
+}
+
+async function common(io: IO, o: RawOptions): Promise<{ namespace: string; serviceAccount: string; inject: boolean }> {
+  const namespace = v.namespace('--namespace', o.namespace);
+  const serviceAccount = await need(io, '--sa', 'Kubernetes ServiceAccount name', o.sa, (x) => v.serviceAccountName('--sa', x));
+  return { namespace, serviceAccount, inject: o.inject === true };
+}
+
+export async function eksRequest(io: IO, o: RawOptions): Promise<EksRequest> {
+  const partition = v.awsPartition('--partition', o.partition ?? 'aws');
+  // Optional flags first: a bad one fails before any prompt.
+  const roleName = optional(o.roleName, (x) => v.iamRoleName('--role-name', x));
+  const policyArns = dedupe((o.attachPolicyArn ?? []).map((x) => v.iamPolicyArn('--attach-policy-arn', x, partition)));
+  const audience = v.audience('--audience', o.audience ?? DEFAULT_AUDIENCE);
+  const tokenExpiration = optional(o.tokenExpiration, (x) => v.tokenExpiration('--token-expiration', x));
+  const sts = o.stsRegionalEndpoints;
+  const stsRegionalEndpoints = typeof sts === 'boolean' || sts === undefined ? sts : v.boolean('--sts-regional-endpoints', sts);
+  const region = optional(o.region, (x) => v.awsRegion('--region', x));
+  const c = await common(io, o);
+  const issuer = await need(io, '--issuer', 'the cluster\'s OIDC issuer URL', o.issuer, (x) => v.issuer('--issuer', x));
+  const accountId = await need(io, '--account-id', 'the 12-digit AWS account id that owns the role', o.accountId, (x) => v.awsAccountId('--account-id', x));
+  return {
+    provider: 'eks',
+    ...c,
+    issuer,
+    accountId,
+    partition,
+    roleName: roleName ?? defaultRoleName(c.namespace, c.serviceAccount),
+    policyArns,
+    audience,
+    ...(tokenExpiration === undefined ? {} : { tokenExpiration }),
+    ...(stsRegionalEndpoints === undefined ? {} : { stsRegionalEndpoints }),
+    ...(region === undefined ? {} : { region }),
+  };
+}
+
+export async function aksRequest(io: IO, o: RawOptions): Promise<AksRequest> {
+  const tenantId = optional(o.tenantId, (x) => v.guid('--tenant-id', x));
+  const principalId = optional(o.principalId, (x) => v.guid('--principal-id', x));
+  const location = optional(o.location, (x) => v.azureLocation('--location', x));
+  const roles = (o.role ?? []).map((x) => v.azureRole('--role', x));
+  const scopes = (o.scope ?? []).map((x) => v.azureScope('--scope', x));
+  if (roles.length !== scopes.length) {
+    const [flag, other] = roles.length > scopes.length ? ['--role', '--scope'] : ['--scope', '--role'];
+    throw new UsageError('WID_E_INPUT_CONFLICT', `${flag} given ${Math.max(roles.length, scopes.length)} times but ${other} ${Math.min(roles.length, scopes.length)} times: each --role needs a --scope, in pairs`, {
+      flag,
+      hint: 'wid setup aks ... --role "Storage Blob Data Reader" --scope /subscriptions/SUB/resourceGroups/RG',
+    });
+  }
+  if (o.inject === true && tenantId === undefined) {
+    throw new UsageError('WID_E_INPUT_MISSING', '--inject needs --tenant-id: the injected AZURE_TENANT_ID comes from it', { flag: '--tenant-id' });
+  }
+  const c = await common(io, o);
+  const issuer = await need(io, '--issuer', 'the cluster\'s OIDC issuer URL (ends in "/" on AKS)', o.issuer, (x) => v.issuer('--issuer', x));
+  const subscriptionGiven = o.subscription ?? io.env.AZURE_SUBSCRIPTION_ID;
+  const subscription = await need(io, '--subscription', 'the subscription id of the managed identity', subscriptionGiven, (x) => v.guid('--subscription', x));
+  const resourceGroup = await need(io, '--resource-group', 'the resource group of the managed identity', o.resourceGroup, (x) => v.resourceGroup('--resource-group', x));
+  const identity = await need(io, '--identity', 'the managed identity name', o.identity, (x) => v.identityName('--identity', x));
+  const clientId = await need(io, '--client-id', 'the managed identity\'s client id', o.clientId, (x) => v.guid('--client-id', x));
+  const pairs = roles.map((role, i) => ({ role, scope: scopes[i]! }));
+  const seen = new Set<string>();
+  return {
+    provider: 'aks',
+    ...c,
+    issuer,
+    clientId,
+    ...(tenantId === undefined ? {} : { tenantId }),
+    ...(principalId === undefined ? {} : { principalId }),
+    subscription,
+    resourceGroup,
+    identity,
+    ...(location === undefined ? {} : { location }),
+    roleAssignments: pairs.filter((p) => {
+      const key = `${p.role}|${p.scope.toLowerCase()}`;
+      return seen.has(key) ? false : (seen.add(key), true);
+    }),
+  };
+}
+
+export async function gkeRequest(io: IO, o: RawOptions): Promise<GkeRequest> {
+  if (o.inject === true) {
+    throw new UsageError('WID_E_INPUT_CONFLICT', '--inject does not apply to gke: GKE hands out tokens from its metadata server, so there is no projected token to inject', { flag: '--inject' });
+  }
+  const mode = o.mode === undefined ? (o.gsa !== undefined ? 'gsa' : 'direct') : v.oneOf('--mode', o.mode, ['gsa', 'direct'] as const);
+  if (mode === 'direct' && o.gsa !== undefined) {
+    throw new UsageError('WID_E_INPUT_CONFLICT', '--gsa cannot be used with --mode direct: direct mode grants roles to the Kubernetes ServiceAccount itself', { flag: '--gsa', hint: 'drop --gsa, or use --mode gsa' });
+  }
+  const issuer = optional(o.issuer, (x) => v.issuer('--issuer', x));
+  const c = await common(io, o);
+  const project = await need(io, '--project', 'the Google Cloud project id', o.project, (x) => v.gcpProjectId('--project', x));
+  const workloadPool = v.workloadPool('--workload-pool', o.workloadPool ?? defaultWorkloadPool(project));
+  const roles = dedupe((o.role ?? []).map((x) => v.gcpRole('--role', x)));
+  const projectNumber = optional(o.projectNumber, (x) => v.gcpProjectNumber('--project-number', x));
+  if (mode === 'gsa') {
+    const gsa = await need(io, '--gsa', 'the Google service account (email or short name)', o.gsa, (x) => v.gsa('--gsa', x, project));
+    return { provider: 'gke', ...c, ...(issuer === undefined ? {} : { issuer }), project, mode, gsa, ...(projectNumber === undefined ? {} : { projectNumber }), workloadPool, roles };
+  }
+  const number = await need(io, '--project-number', 'the project number (direct mode names the principal by it)', projectNumber, (x) => v.gcpProjectNumber('--project-number', x));
+  return { provider: 'gke', ...c, ...(issuer === undefined ? {} : { issuer }), project, mode, projectNumber: number, workloadPool, roles };
+}
+
+export function buildRequest(provider: SetupRequest['provider'], io: IO, o: RawOptions): Promise<SetupRequest> {
+  switch (provider) {
+    case 'eks':
+      return eksRequest(io, o);
+    case 'aks':
+      return aksRequest(io, o);
+    case 'gke':
+      return gkeRequest(io, o);
+  }
+}

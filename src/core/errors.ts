@@ -1,0 +1,38 @@
+/**
+ * Typed errors. Each carries a stable code, a message naming the input or resource, an optional hint
+ * (the next thing to run), and the exit code the CLI maps it to. The core never exits; src/cli/main.ts
+ * is the one place that turns these into process exit codes.
+ */
+export type ExitCode = 0 | 1 | 2 | 3;
+
+export class WidError extends Error {
+  readonly code: string;
+  readonly hint: string | undefined;
+  readonly exitCode: ExitCode;
+
+  constructor(code: string, message: string, opts: { hint?: string; exitCode?: ExitCode; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = opts.hint;
+    this.exitCode = opts.exitCode ?? 1;
+  }
+}
+
+/** Bad input or usage: exit 2, and nothing has been changed. */
+export class UsageError extends WidError {
+  /** The flag (e.g. `--account-id`) or file the error is about, when there is one. */
+  readonly flag: string | undefined;
+
+  constructor(code: string, message: string, opts: { flag?: string; hint?: string; cause?: unknown } = {}) {
+    super(code, message, { ...opts, exitCode: 2 });
+    this.flag = opts.flag;
+  }
+}
+
+/** Something failed at run time (filesystem, cloud, cluster): exit 1. */
+export class RuntimeError extends WidError {
+  constructor(code: string, message: string, opts: { hint?: string; cause?: unknown } = {}) {
+    super(code, message, { ...opts, exitCode: 1 });
+  }
+}
