@@ -17,7 +17,7 @@ function version(): string {
 export function createProgram(io: IO): Command {
   const program = new Command('wid')
     .description('Set up Kubernetes workload identity end to end on EKS, AKS and GKE')
-    .version(version(), '-v, --version')
+    .version(version(), '-V, --version')
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => {} })
     .exitOverride()
     .showSuggestionAfterError(true)
@@ -53,8 +53,9 @@ function report(e: unknown, io: IO): ExitCode {
   const style = styleFor(io, true);
   if (e instanceof CommanderError) {
     // Help and version end with exit code 0; every other Commander error is a usage error.
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-    if (e.code === 'commander.executeSubCommandAsync') return 1;
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+    // A command that needs a subcommand was given none: Commander has printed its help to stderr.
+    if (e.code === 'commander.help') return 2;
     io.err(`${style.error('error:')} ${e.message.replace(/^error: /, '')}\n`);
     io.err('hint: run the command with --help for its flags and examples\n');
     return 2;

@@ -127,7 +127,7 @@ export function renderManifests<R extends SetupRequest>(provider: ProviderModule
     ...without(sa, ['apiVersion', 'kind', 'metadata']),
   };
   const p = structuredClone(templates.pod.object);
-  const spec = { ...(p.spec as Record<string, unknown>), serviceAccountName: req.serviceAccount };
+  const spec = { serviceAccountName: req.serviceAccount, ...without(p.spec as KubeObject, ['serviceAccountName']) };
   const pod: KubeObject = {
     apiVersion: p.apiVersion,
     kind: p.kind,

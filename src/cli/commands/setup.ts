@@ -27,10 +27,16 @@ const PROVIDERS: Record<Provider, ProviderModule<never>> = {
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-function commonOptions(cmd: Command): Command {
+/** The ServiceAccount flags, first in every provider's help. */
+function serviceAccountOptions(cmd: Command): Command {
   return cmd
     .option('--sa <name>', 'Kubernetes ServiceAccount name')
-    .option('-n, --namespace <namespace>', 'Kubernetes namespace', 'default')
+    .option('-n, --namespace <namespace>', 'Kubernetes namespace', 'default');
+}
+
+/** How the run is carried out and shown, last in every provider's help. */
+function runFlags(cmd: Command): Command {
+  return cmd
     .option('--dry-run', 'print the plan and manifests; change nothing')
     .option('--yes', 'apply without asking (required off a terminal)')
     .addOption(new Option('-o, --output <format>', 'what stdout carries: text (manifests YAML), json or yaml (the Plan)').default('text'))
@@ -56,7 +62,7 @@ const EXAMPLES: Record<Provider, string[]> = {
 };
 
 function eksCommand(): Command {
-  return commonOptions(new Command('eks').description('IAM roles for service accounts (IRSA) on EKS or any cluster with an OIDC issuer'))
+  return serviceAccountOptions(new Command('eks').description('IAM roles for service accounts (IRSA) on EKS or any cluster with an OIDC issuer'))
     .option('--issuer <url>', 'the cluster\'s OIDC issuer URL, exactly as the cluster reports it')
     .option('--account-id <id>', '12-digit AWS account id that owns the role')
     .option('--partition <partition>', 'aws | aws-cn | aws-us-gov', 'aws')
@@ -69,7 +75,7 @@ function eksCommand(): Command {
 }
 
 function aksCommand(): Command {
-  return commonOptions(new Command('aks').description('Azure workload identity: managed identity and federated credential'))
+  return serviceAccountOptions(new Command('aks').description('Azure workload identity: managed identity and federated credential'))
     .option('--issuer <url>', 'the cluster\'s OIDC issuer URL, byte for byte (AKS issuers end in "/")')
     .option('--subscription <id>', 'subscription id of the managed identity (default: $AZURE_SUBSCRIPTION_ID)')
     .option('-g, --resource-group <name>', 'resource group of the managed identity')
@@ -83,7 +89,7 @@ function aksCommand(): Command {
 }
 
 function gkeCommand(): Command {
-  return commonOptions(new Command('gke').description('GKE workload identity: direct principal grants or a Google service account'))
+  return serviceAccountOptions(new Command('gke').description('GKE workload identity: direct principal grants or a Google service account'))
     .option('--project <id>', 'Google Cloud project id')
     .option('--mode <mode>', 'gsa | direct (default: gsa when --gsa is given, else direct)')
     .option('--gsa <email>', 'Google service account to impersonate: email, or a short name in --project')
@@ -98,7 +104,7 @@ export function setupCommand(io: IO): Command {
     .description('set up workload identity for one Kubernetes ServiceAccount')
     .addHelpText('after', `\nExamples:\n${Object.values(EXAMPLES).flat().map((e) => `  $ ${e}`).join('\n')}\n`);
   for (const make of [eksCommand, aksCommand, gkeCommand]) {
-    const cmd = make();
+    const cmd = runFlags(make());
     const provider = cmd.name() as Provider;
     cmd.addHelpText('after', `\nExamples:\n${EXAMPLES[provider].map((e) => `  $ ${e}`).join('\n')}\n`);
     cmd.action(async (raw: RawOptions) => runSetup(provider, raw, io));
@@ -109,7 +115,7 @@ export function setupCommand(io: IO): Command {
 
 export async function runSetup(provider: Provider, raw: RawOptions, io: IO): Promise<void> {
   const run = runOptions(raw);
-  if (run.out !== undefined) checkOutDir(run.out);
+  if (run.out !== undefined) checkOutDir(run.out, Object.values(TEMPLATE_FILES));
   if (!run.dryRun) {
     throw new UsageError(
       'WID_E_APPLY_UNAVAILABLE',
