@@ -34,8 +34,6 @@ export interface Binding {
   audience: string;
 }
 
-export type Manifest = Record<string, unknown>;
-
 export interface Plan {
   apiVersion: 'wid/v1';
   kind: 'Plan';
@@ -43,5 +41,6 @@ export interface Plan {
   dryRun: boolean;
   binding: Binding;
   steps: Step[];
-  manifests: Manifest[];
+  /** The ServiceAccount, then the check Pod. */
+  manifests: Record<string, unknown>[];
 }

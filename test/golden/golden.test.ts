@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { AKS_BASE, AKS_ISSUER, CLIENT, EKS_BASE, GKE_BASE, SUB, TENANT, run } from '../helpers/io.js';
+import { AKS_BASE, EKS_BASE, GKE_BASE, SUB, TENANT, run } from '../helpers/io.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const update = process.env.WID_UPDATE_GOLDEN === '1';
@@ -67,6 +67,3 @@ describe('golden plans and manifests', () => {
     });
   }
 });
-
-// Keep the fixture constants referenced so a rename shows up here.
-void AKS_ISSUER; void CLIENT;

@@ -8,7 +8,7 @@ import { UsageError } from '../../core/errors.js';
 import type { ProviderModule } from '../../core/phase.js';
 import type { Plan, Provider } from '../../core/plan.js';
 import type { SetupRequest } from '../../core/request.js';
-import { loadTemplates, renderManifests, TEMPLATE_FILES } from '../../kube/manifests.js';
+import { loadTemplates, renderManifests, TEMPLATE_FILES, type Templates } from '../../kube/manifests.js';
 import { checkOutDir, writeFilesAtomically } from '../../output/files.js';
 import { manifestsYaml, planJson, planText, planYaml, toYaml } from '../../output/render.js';
 import { aks } from '../../providers/aks/phases.js';
@@ -19,11 +19,6 @@ import { styleFor } from '../style.js';
 import type { IO } from '../io.js';
 import { buildRequest, runOptions, type RawOptions, type RunOptions } from '../request.js';
 
-const PROVIDERS: Record<Provider, ProviderModule<never>> = {
-  eks: eks as ProviderModule<never>,
-  aks: aks as ProviderModule<never>,
-  gke: gke as ProviderModule<never>,
-};
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -124,11 +119,23 @@ export async function runSetup(provider: Provider, raw: RawOptions, io: IO): Pro
     );
   }
   const req = await buildRequest(provider, io, raw);
-  const module = PROVIDERS[provider] as ProviderModule<SetupRequest>;
   const templates = loadTemplates(provider, run.templates);
-  const manifests = renderManifests(module, req, templates);
-  const plan = buildOfflinePlan(module, req, manifests, run.dryRun);
-  emit(plan, req, run, io);
+  emit(planFor(req, templates, run.dryRun), req, run, io);
+}
+
+function planFor(req: SetupRequest, templates: Templates, dryRun: boolean): Plan {
+  switch (req.provider) {
+    case 'eks':
+      return offlinePlan(eks, req, templates, dryRun);
+    case 'aks':
+      return offlinePlan(aks, req, templates, dryRun);
+    case 'gke':
+      return offlinePlan(gke, req, templates, dryRun);
+  }
+}
+
+function offlinePlan<R extends SetupRequest>(provider: ProviderModule<R>, req: R, templates: Templates, dryRun: boolean): Plan {
+  return buildOfflinePlan(provider, req, renderManifests(provider, req, templates), dryRun);
 }
 
 function emit(plan: Plan, req: SetupRequest, run: RunOptions, io: IO): void {
