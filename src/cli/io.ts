@@ -17,6 +17,8 @@ export interface IO {
   env: Record<string, string | undefined>;
   /** Asks for a value on the terminal (stderr, so stdout stays clean for results). */
   prompt(spec: PromptSpec): Promise<string>;
+  /** Asks a yes/no question on the terminal; the default answer is no. */
+  confirm(message: string): Promise<boolean>;
 }
 
 export function processIO(): IO {
@@ -41,6 +43,10 @@ export function processIO(): IO {
         { message: spec.message, validate: (a: string) => spec.validate(a) ?? true },
         { input: process.stdin, output: process.stderr },
       );
+    },
+    confirm: async (message) => {
+      const { confirm } = await import('@inquirer/prompts');
+      return confirm({ message, default: false }, { input: process.stdin, output: process.stderr });
     },
   };
 }

@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { WidError, type ExitCode } from '../core/errors.js';
 import { setupCommand } from './commands/setup.js';
+import { teardownCommand } from './commands/teardown.js';
+import { defaultFactory, type Factory } from './factory.js';
 import { processIO, type IO } from './io.js';
 import { styleFor } from './style.js';
 
@@ -14,7 +16,7 @@ function version(): string {
   return pkg.version;
 }
 
-export function createProgram(io: IO): Command {
+export function createProgram(io: IO, factory: Factory = defaultFactory): Command {
   const program = new Command('wid')
     .description('Set up Kubernetes workload identity end to end on EKS, AKS and GKE')
     .version(version(), '-V, --version')
@@ -25,7 +27,8 @@ export function createProgram(io: IO): Command {
       'after',
       `\nExamples:\n  $ wid setup eks --sa s3-access-sa --issuer https://oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE --account-id 111122223333 --dry-run\n  $ wid setup --help\n`,
     );
-  program.addCommand(setupCommand(io));
+  program.addCommand(setupCommand(io, factory));
+  program.addCommand(teardownCommand(io, factory));
   // Commander copies these settings only to subcommands made with .command(); set them everywhere.
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => {} }).showSuggestionAfterError(true);
@@ -35,8 +38,8 @@ export function createProgram(io: IO): Command {
   return program;
 }
 
-export async function main(argv: string[], io: IO = processIO()): Promise<ExitCode> {
-  const program = createProgram(io);
+export async function main(argv: string[], io: IO = processIO(), factory: Factory = defaultFactory): Promise<ExitCode> {
+  const program = createProgram(io, factory);
   try {
     if (argv.length === 0) {
       program.outputHelp({ error: true });

@@ -48,6 +48,14 @@ export interface RawOptions {
   gsa?: string;
   projectNumber?: string;
   workloadPool?: string;
+  // live
+  cluster?: string;
+  profile?: string;
+  context?: string;
+  kubeconfig?: string;
+  createNamespace?: boolean;
+  override?: boolean;
+  deleteOidcProvider?: boolean;
 }
 
 export const OUTPUT_FORMATS = ['text', 'json', 'yaml'] as const;
@@ -114,27 +122,71 @@ async function common(io: IO, o: RawOptions): Promise<{ namespace: string; servi
   return { namespace, serviceAccount, inject: o.inject === true };
 }
 
-export async function eksRequest(io: IO, o: RawOptions): Promise<EksRequest> {
-  const partition = v.awsPartition('--partition', o.partition ?? 'aws');
-  // Optional flags first: a bad one fails before any prompt.
-  const roleName = optional(o.roleName, (x) => v.iamRoleName('--role-name', x));
-  const policyArns = dedupe((o.attachPolicyArn ?? []).map((x) => v.iamPolicyArn('--attach-policy-arn', x, partition)));
-  const audience = v.audience('--audience', o.audience ?? DEFAULT_AUDIENCE);
-  const tokenExpiration = optional(o.tokenExpiration, (x) => v.tokenExpiration('--token-expiration', x));
+/** What a live run reads from the EKS cluster instead of taking flags. */
+export interface EksClusterFacts {
+  issuer: string;
+  accountId: string;
+  partition: v.AwsPartition;
+}
+
+/**
+ * The flags a live EKS run rejects outright, checked before any client is built: --cluster supplies
+ * the issuer, account and partition, so giving them too is a contradiction.
+ */
+export function checkEksClusterFlags(o: RawOptions): string | undefined {
+  const cluster = o.cluster;
+  if (cluster !== undefined) {
+    if (cluster.trim() === '') throw new UsageError('WID_E_INPUT_INVALID', '--cluster "" is invalid: expected an EKS cluster name', { flag: '--cluster' });
+    for (const [flag, value] of [['--issuer', o.issuer], ['--account-id', o.accountId], ['--partition', o.partition]] as const) {
+      if (value !== undefined) {
+        throw new UsageError('WID_E_INPUT_CONFLICT', `${flag} cannot be used with --cluster: the cluster supplies it`, { flag, hint: `drop ${flag}, or drop --cluster to plan offline` });
+      }
+    }
+  }
+  return cluster;
+}
+
+/** The EKS flags that need no prompt and no cloud read, validated (run again by eksRequest; pure). */
+export function eksFlags(o: RawOptions) {
+  const cluster = checkEksClusterFlags(o);
+  const offlinePartition = v.awsPartition('--partition', o.partition ?? 'aws');
+  v.namespace('--namespace', o.namespace);
+  if (o.sa !== undefined) v.serviceAccountName('--sa', o.sa);
   const sts = o.stsRegionalEndpoints;
-  const stsRegionalEndpoints = typeof sts === 'boolean' || sts === undefined ? sts : v.boolean('--sts-regional-endpoints', sts);
-  const region = optional(o.region, (x) => v.awsRegion('--region', x));
+  return {
+    cluster,
+    offlinePartition,
+    roleName: optional(o.roleName, (x) => v.iamRoleName('--role-name', x)),
+    policyArns: dedupe((o.attachPolicyArn ?? []).map((x) => v.iamPolicyArn('--attach-policy-arn', x, cluster === undefined ? offlinePartition : undefined))),
+    audience: v.audience('--audience', o.audience ?? DEFAULT_AUDIENCE),
+    tokenExpiration: optional(o.tokenExpiration, (x) => v.tokenExpiration('--token-expiration', x)),
+    stsRegionalEndpoints: typeof sts === 'boolean' || sts === undefined ? sts : v.boolean('--sts-regional-endpoints', sts),
+    region: optional(o.region, (x) => v.awsRegion('--region', x)),
+  };
+}
+
+/** EKS: offline from --issuer, --account-id and --partition; live (--cluster) from the cluster. */
+export async function eksRequest(io: IO, o: RawOptions, lookup?: (cluster: string) => Promise<EksClusterFacts>): Promise<EksRequest> {
+  // Flags first: a bad one fails before any prompt or cloud read.
+  const { cluster, offlinePartition, roleName, policyArns: policyArnsGiven, audience, tokenExpiration, stsRegionalEndpoints, region } = eksFlags(o);
   const c = await common(io, o);
-  const issuer = await need(io, '--issuer', 'the cluster\'s OIDC issuer URL', o.issuer, (x) => v.issuer('--issuer', x));
-  const accountId = await need(io, '--account-id', 'the 12-digit AWS account id that owns the role', o.accountId, (x) => v.awsAccountId('--account-id', x));
+  let facts: EksClusterFacts;
+  if (cluster !== undefined) {
+    if (!lookup) throw new Error('eksRequest: --cluster needs a lookup');
+    facts = await lookup(cluster);
+    for (const arn of policyArnsGiven) v.iamPolicyArn('--attach-policy-arn', arn, facts.partition);
+  } else {
+    const issuer = await need(io, '--issuer', 'the cluster\'s OIDC issuer URL', o.issuer, (x) => v.issuer('--issuer', x));
+    const accountId = await need(io, '--account-id', 'the 12-digit AWS account id that owns the role', o.accountId, (x) => v.awsAccountId('--account-id', x));
+    facts = { issuer, accountId, partition: offlinePartition };
+  }
   return {
     provider: 'eks',
     ...c,
-    issuer,
-    accountId,
-    partition,
+    ...(cluster === undefined ? {} : { cluster }),
+    ...facts,
     roleName: roleName ?? defaultRoleName(c.namespace, c.serviceAccount),
-    policyArns,
+    policyArns: policyArnsGiven,
     audience,
     ...(tokenExpiration === undefined ? {} : { tokenExpiration }),
     ...(stsRegionalEndpoints === undefined ? {} : { stsRegionalEndpoints }),

@@ -36,3 +36,32 @@ export class RuntimeError extends WidError {
     super(code, message, { ...opts, exitCode: 1 });
   }
 }
+
+/**
+ * A cloud or cluster API refused or failed a call: exit 1. Keeps the service's own error code and
+ * text, and says which call failed so the user can tell which permission or resource is at fault.
+ */
+export class CloudError extends WidError {
+  readonly service: string;
+  readonly operation: string;
+  readonly cloudCode: string;
+  readonly status: number | undefined;
+
+  constructor(
+    service: string,
+    operation: string,
+    cloudCode: string,
+    cloudMessage: string,
+    opts: { status?: number; hint?: string; message?: string; cause?: unknown } = {},
+  ) {
+    super(`WID_E_CLOUD_${cloudCode.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`, opts.message ?? `${operation} failed: ${cloudCode}: ${cloudMessage}`, {
+      exitCode: 1,
+      ...(opts.hint === undefined ? {} : { hint: opts.hint }),
+      ...(opts.cause === undefined ? {} : { cause: opts.cause }),
+    });
+    this.service = service;
+    this.operation = operation;
+    this.cloudCode = cloudCode;
+    this.status = opts.status;
+  }
+}

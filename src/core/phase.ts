@@ -1,12 +1,23 @@
 /**
- * A phase is one named step of a setup: it ensures one kind of cloud object. Offline, a phase only
- * builds the desired documents (every step is `ensure`); the live providers add observe and apply.
+ * A phase is one named step of a setup: it ensures one kind of cloud or cluster object.
+ * - `build` (pure, offline): the desired documents, every step `ensure`.
+ * - `plan` (live): reads the current state, and only reads, then decides create / update / noop.
+ * - `apply` (live): carries out one planned step, one API call per change.
+ * Teardown phases plan `delete` / `update` / `noop` steps and apply them the same way.
  */
 import type { Binding, Provider, Step } from './plan.js';
 import type { SetupRequest } from './request.js';
 
-export interface Phase<R> {
+export interface LivePhase<R, C> {
   /** Stable kebab-case name, e.g. `oidc-provider`; part of the JSON plan contract. */
+  name: string;
+  /** Reads only: the steps that would bring the current state to the desired one. */
+  plan(req: R, ctx: C): Promise<Step[]>;
+  /** Carries out one step this phase planned. */
+  apply(step: Step, req: R, ctx: C): Promise<void>;
+}
+
+export interface Phase<R, C = never> extends Partial<LivePhase<R, C>> {
   name: string;
   description: string;
   /** Pure: the steps this phase would take, with action `ensure`. */
@@ -22,11 +33,11 @@ export interface ManifestValues {
   podLabels: Record<string, string>;
 }
 
-export interface ProviderModule<R extends SetupRequest> {
+export interface ProviderModule<R extends SetupRequest, C = never> {
   id: Provider;
   /** The flag-independent facts of the binding: issuer, subject, audience. */
   binding(req: R): Binding;
-  phases: Phase<R>[];
+  phases: Phase<R, C>[];
   manifestValues(req: R): ManifestValues;
   /** Adds to a Pod what this cloud's webhook would inject (for `--inject`), in place. */
   inject(pod: KubeObject, req: R): void;

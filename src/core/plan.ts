@@ -23,6 +23,8 @@ export interface Step {
    * applied, keyed by dotted path, with where the value comes from.
    */
   pending?: Record<string, string>;
+  /** Why the action was chosen, when it is not obvious (e.g. why a noop leaves something in place). */
+  note?: string;
 }
 
 export interface Binding {

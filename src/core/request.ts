@@ -12,6 +12,8 @@ export interface CommonRequest {
 
 export interface EksRequest extends CommonRequest {
   provider: 'eks';
+  /** The EKS cluster the issuer, account and partition were read from (live runs). */
+  cluster?: string;
   issuer: string;
   accountId: string;
   partition: AwsPartition;

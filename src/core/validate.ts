@@ -69,11 +69,11 @@ export function iamRoleName(flag: string, v: string): string {
     'an IAM role name is 1 to 64 characters of letters, digits and + = , . @ _ -');
 }
 
-/** A managed policy ARN in the same partition as the role. */
-export function iamPolicyArn(flag: string, v: string, partition: AwsPartition): string {
+/** A managed policy ARN, in the same partition as the role when that is known. */
+export function iamPolicyArn(flag: string, v: string, partition: AwsPartition | undefined): string {
   const m = /^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}|aws):policy\/([\w+=,.@/-]+)$/.exec(v);
   if (!m) fail(flag, v, 'a policy ARN looks like arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess or arn:aws:iam::111122223333:policy/NAME');
-  if (m[1] !== partition) fail(flag, v, `the policy is in partition ${m[1]} but the role is in ${partition} (--partition)`);
+  if (partition !== undefined && m[1] !== partition) fail(flag, v, `the policy is in partition ${m[1]} but the role is in ${partition}`);
   return v;
 }
 

@@ -34,10 +34,10 @@ export const plainStyle: Style = { bold: (s) => s, dim: (s) => s, action: (_a, s
 
 const SYMBOL: Record<Action, string> = { create: '+', update: '~', noop: '=', delete: '-', ensure: '*' };
 
-export function planText(plan: Plan, style: Style = plainStyle): string {
+export function planText(plan: Plan, style: Style = plainStyle, title = 'Plan'): string {
   const b = plan.binding;
   const out: string[] = [];
-  out.push(style.bold(`Plan: ${plan.provider} workload identity for ${b.namespace}/${b.serviceAccount}`));
+  out.push(style.bold(`${title}: ${plan.provider} workload identity for ${b.namespace}/${b.serviceAccount}`));
   const rows: [string, string][] = [
     ['issuer', b.issuer ?? '(supplied by the cluster)'],
     ['subject', b.subject],
@@ -48,13 +48,17 @@ export function planText(plan: Plan, style: Style = plainStyle): string {
   if (plan.steps.length === 0) out.push('  no cloud steps');
   const width = Math.max(0, ...plan.steps.map((s) => s.phase.length));
   for (const s of plan.steps) {
-    out.push(`  ${style.action(s.action, `${SYMBOL[s.action]} ${s.action.padEnd(6)}`)} ${s.phase.padEnd(width)}  ${s.resource}`);
+    out.push(`  ${style.action(s.action, `${SYMBOL[s.action]} ${s.action.padEnd(6)}`)} ${s.phase.padEnd(width)}  ${s.resource}${s.note ? style.dim(`  (${s.note})`) : ''}`);
+    // The full document for what changes; a noop or delete has nothing new to show.
+    if (s.action === 'noop' || s.action === 'delete' || Object.keys(s.desired).length === 0) continue;
     for (const line of JSON.stringify(s.desired, null, 2).split('\n')) out.push(style.dim(`      ${line}`));
     for (const [field, from] of Object.entries(s.pending ?? {})) out.push(style.dim(`      ${field}: filled in at apply: ${from}`));
   }
-  out.push('');
-  const kinds = plan.manifests.map((m) => `${String(m.kind)} ${String((m.metadata as Record<string, unknown> | undefined)?.name)}`);
-  out.push(`  manifests: ${kinds.join(', ')}`);
+  if (plan.manifests.length > 0) {
+    out.push('');
+    const kinds = plan.manifests.map((m) => `${String(m.kind)} ${String((m.metadata as Record<string, unknown> | undefined)?.name)}`);
+    out.push(`  manifests: ${kinds.join(', ')}`);
+  }
   if (plan.steps.some((s) => s.action === 'ensure')) {
     out.push('');
     out.push(style.dim('  * ensure: offline, the current state was not read; applying creates or updates it to match.'));

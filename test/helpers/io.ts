@@ -8,8 +8,9 @@ export interface TestIO extends IO {
 }
 
 /** String-buffer IO. `answers` feed prompts in order; tty marks all three streams as terminals. */
-export function testIO(opts: { tty?: boolean; answers?: string[]; env?: Record<string, string> } = {}): TestIO {
+export function testIO(opts: { tty?: boolean; answers?: string[]; confirms?: boolean[]; env?: Record<string, string> } = {}): TestIO {
   const answers = [...(opts.answers ?? [])];
+  const confirms = [...(opts.confirms ?? [])];
   const io: TestIO = {
     stdout: '',
     stderr: '',
@@ -27,6 +28,12 @@ export function testIO(opts: { tty?: boolean; answers?: string[]; env?: Record<s
       const problem = spec.validate(a);
       if (problem !== undefined) throw new Error(`prompt answer ${a} rejected: ${problem}`);
       return a;
+    },
+    confirm: async (message) => {
+      io.prompts.push({ message, validate: () => undefined });
+      const c = confirms.shift();
+      if (c === undefined) throw new Error(`unexpected confirmation: ${message}`);
+      return c;
     },
   };
   return io;

@@ -1,50 +1,33 @@
 /**
- * `wid setup <eks|aks|gke>`: flags → request → plan → output. Thin: the work is in src/core,
- * src/providers and src/kube.
+ * `wid setup <eks|aks|gke>`: flags → request → plan → output, and with --cluster, apply. Thin: the
+ * work is in src/core, src/providers and src/kube.
  */
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { buildOfflinePlan } from '../../core/engine.js';
 import { UsageError } from '../../core/errors.js';
-import type { ProviderModule } from '../../core/phase.js';
+import type { LivePhase, ProviderModule } from '../../core/phase.js';
 import type { Plan, Provider } from '../../core/plan.js';
 import type { SetupRequest } from '../../core/request.js';
 import { loadTemplates, renderManifests, TEMPLATE_FILES, type Templates } from '../../kube/manifests.js';
 import { checkOutDir, writeFilesAtomically } from '../../output/files.js';
 import { manifestsYaml, planJson, planText, planYaml, toYaml } from '../../output/render.js';
 import { aks } from '../../providers/aks/phases.js';
-import { eks } from '../../providers/eks/phases.js';
 import { ksaPrincipal } from '../../providers/gke/build.js';
+import { eks } from '../../providers/eks/phases.js';
 import { gke } from '../../providers/gke/phases.js';
-import { styleFor } from '../style.js';
+import type { Factory } from '../factory.js';
+import { awsOptions, collect, examples, kubeOptions, runFlags, serviceAccountOptions } from '../flags.js';
 import type { IO } from '../io.js';
+import { runLive } from '../live.js';
 import { buildRequest, runOptions, type RawOptions, type RunOptions } from '../request.js';
-
-
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
-/** The ServiceAccount flags, first in every provider's help. */
-function serviceAccountOptions(cmd: Command): Command {
-  return cmd
-    .option('--sa <name>', 'Kubernetes ServiceAccount name')
-    .option('-n, --namespace <namespace>', 'Kubernetes namespace', 'default');
-}
-
-/** How the run is carried out and shown, last in every provider's help. */
-function runFlags(cmd: Command): Command {
-  return cmd
-    .option('--dry-run', 'print the plan and manifests; change nothing')
-    .option('--yes', 'apply without asking (required off a terminal)')
-    .addOption(new Option('-o, --output <format>', 'what stdout carries: text (manifests YAML), json or yaml (the Plan)').default('text'))
-    .option('--out <dir>', 'write serviceaccount.yaml and pod.yaml to DIR instead of stdout')
-    .option('--templates <dir>', 'template overrides, file by file: DIR/<provider>/pod.yaml or DIR/pod.yaml')
-    .option('--inject', 'render the Pod with what the webhook would inject, for clusters without it')
-    .option('--no-color', 'no colour in messages');
-}
+import { styleFor } from '../style.js';
+import { eksLive } from './eks-live.js';
 
 const EXAMPLES: Record<Provider, string[]> = {
   eks: [
+    'wid setup eks --cluster prod --region us-west-2 --sa s3-access-sa --attach-policy-arn arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess',
+    'wid setup eks --cluster prod --region us-west-2 --sa s3-access-sa -n apps --dry-run -o json',
     'wid setup eks --sa s3-access-sa --issuer https://oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE --account-id 111122223333 --dry-run',
-    'wid setup eks --sa s3-access-sa -n apps --issuer https://oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE --account-id 111122223333 \\\n      --role-name s3-access-role --attach-policy-arn arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess --dry-run -o json',
     'wid setup eks --sa app --issuer https://oidc.example.com --account-id 111122223333 --inject --region us-west-2 --dry-run --out manifests/',
   ],
   aks: [
@@ -56,17 +39,27 @@ const EXAMPLES: Record<Provider, string[]> = {
   ],
 };
 
+/** Offline and manifest flags every provider shares. */
+function manifestOptions(cmd: Command): Command {
+  return cmd
+    .option('--templates <dir>', 'template overrides, file by file: DIR/<provider>/pod.yaml or DIR/pod.yaml')
+    .option('--inject', 'render the Pod with what the webhook would inject, for clusters without it');
+}
+
 function eksCommand(): Command {
-  return serviceAccountOptions(new Command('eks').description('IAM roles for service accounts (IRSA) on EKS or any cluster with an OIDC issuer'))
-    .option('--issuer <url>', 'the cluster\'s OIDC issuer URL, exactly as the cluster reports it')
-    .option('--account-id <id>', '12-digit AWS account id that owns the role')
-    .option('--partition <partition>', 'aws | aws-cn | aws-us-gov', 'aws')
+  const cmd = serviceAccountOptions(new Command('eks').description('IAM roles for service accounts (IRSA) on EKS, or on any cluster with an OIDC issuer'))
+    .option('--cluster <name>', 'EKS cluster to read the issuer, account and partition from, and to apply to')
     .option('--role-name <name>', 'IAM role name (default: wid-<namespace>-<sa>)')
     .option('--attach-policy-arn <arn>', 'managed policy to attach to the role (repeatable)', collect)
     .option('--audience <aud>', 'token audience', 'sts.amazonaws.com')
     .option('--token-expiration <seconds>', 'projected token lifetime, 600-86400 (SA annotation)')
     .option('--sts-regional-endpoints [bool]', 'use regional STS endpoints, true or false (SA annotation)')
-    .option('--region <region>', 'AWS region (with --inject: AWS_REGION and AWS_DEFAULT_REGION)');
+    .option('--create-namespace', 'create the namespace when it does not exist')
+    .option('--override', 'repoint a ServiceAccount already annotated with another role')
+    .option('--issuer <url>', 'offline (no --cluster): the cluster\'s OIDC issuer URL, exactly as the cluster reports it')
+    .option('--account-id <id>', 'offline: 12-digit AWS account id that owns the role')
+    .option('--partition <partition>', 'offline: aws | aws-cn | aws-us-gov (default: aws)');
+  return kubeOptions(awsOptions(cmd));
 }
 
 function aksCommand(): Command {
@@ -94,33 +87,68 @@ function gkeCommand(): Command {
     .option('--issuer <url>', 'the cluster\'s OIDC issuer URL (optional; shown in the plan)');
 }
 
-export function setupCommand(io: IO): Command {
-  const setup = new Command('setup')
-    .description('set up workload identity for one Kubernetes ServiceAccount')
-    .addHelpText('after', `\nExamples:\n${Object.values(EXAMPLES).flat().map((e) => `  $ ${e}`).join('\n')}\n`);
+export function setupCommand(io: IO, factory: Factory): Command {
+  const setup = new Command('setup').description('set up workload identity for one Kubernetes ServiceAccount').addHelpText('after', examples(Object.values(EXAMPLES).flat()));
   for (const make of [eksCommand, aksCommand, gkeCommand]) {
-    const cmd = runFlags(make());
+    const cmd = runFlags(manifestOptions(make()), { out: true });
     const provider = cmd.name() as Provider;
-    cmd.addHelpText('after', `\nExamples:\n${EXAMPLES[provider].map((e) => `  $ ${e}`).join('\n')}\n`);
-    cmd.action(async (raw: RawOptions) => runSetup(provider, raw, io));
+    cmd.addHelpText('after', examples(EXAMPLES[provider]));
+    cmd.action(async (raw: RawOptions) => runSetup(provider, raw, io, factory));
     setup.addCommand(cmd);
   }
   return setup;
 }
 
-export async function runSetup(provider: Provider, raw: RawOptions, io: IO): Promise<void> {
+export async function runSetup(provider: Provider, raw: RawOptions, io: IO, factory: Factory): Promise<void> {
   const run = runOptions(raw);
   if (run.out !== undefined) checkOutDir(run.out, Object.values(TEMPLATE_FILES));
+  if (provider === 'eks' && raw.cluster !== undefined) return runEksSetup(raw, run, io, factory);
   if (!run.dryRun) {
     throw new UsageError(
       'WID_E_APPLY_UNAVAILABLE',
-      'applying needs the cluster lookup (--cluster), which this version of wid does not have yet; it can only plan offline',
-      { flag: '--dry-run', hint: 'add --dry-run to print the plan and manifests without changing anything' },
+      provider === 'eks'
+        ? 'applying needs the cluster lookup: pass --cluster NAME to read the cluster and apply; without it wid can only plan (--dry-run)'
+        : `applying needs the cluster lookup (--cluster), which wid does not have yet for ${provider}; it can only plan offline`,
+      { flag: provider === 'eks' ? '--cluster' : '--dry-run', hint: 'add --dry-run to print the plan and manifests without changing anything' },
     );
   }
   const req = await buildRequest(provider, io, raw);
   const templates = loadTemplates(provider, run.templates);
-  emit(planFor(req, templates, run.dryRun), req, run, io);
+  emitOffline(planFor(req, templates, run.dryRun), req, run, io);
+}
+
+async function runEksSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Factory): Promise<void> {
+  // Templates are read before any cloud call, so a bad one fails first.
+  const templates = loadTemplates('eks', run.templates);
+  const { req, ctx } = await eksLive(raw, io, factory, { kube: run.out === undefined });
+  const manifests = renderManifests(eks, req, templates);
+  ctx.serviceAccount = manifests[0];
+  ctx.createNamespace = raw.createNamespace === true;
+  ctx.override = raw.override === true;
+  await runLive(
+    {
+      mode: 'setup',
+      provider: 'eks',
+      binding: eks.binding(req),
+      phases: eks.phases.map(live),
+      req,
+      ctx,
+      manifests,
+      afterApply: [
+        ...(run.out === undefined ? [] : [`The cluster was left alone (--out): apply the manifests with kubectl apply -f ${run.out}`]),
+        `Pods already running as ${req.namespace}/${req.serviceAccount} keep their old credentials until restarted, e.g. kubectl rollout restart deployment -n ${req.namespace} NAME.`,
+        'IAM changes can take a few seconds to reach STS.',
+      ],
+    },
+    run,
+    io,
+  );
+}
+
+/** A phase with its live half; every phase of a provider that supports live runs has one. */
+function live<R, C>(phase: { name: string; plan?: LivePhase<R, C>['plan']; apply?: LivePhase<R, C>['apply'] }): LivePhase<R, C> {
+  if (!phase.plan || !phase.apply) throw new Error(`phase ${phase.name} has no live implementation`);
+  return { name: phase.name, plan: phase.plan, apply: phase.apply };
 }
 
 function planFor(req: SetupRequest, templates: Templates, dryRun: boolean): Plan {
@@ -134,11 +162,11 @@ function planFor(req: SetupRequest, templates: Templates, dryRun: boolean): Plan
   }
 }
 
-function offlinePlan<R extends SetupRequest>(provider: ProviderModule<R>, req: R, templates: Templates, dryRun: boolean): Plan {
+function offlinePlan<R extends SetupRequest, C>(provider: ProviderModule<R, C>, req: R, templates: Templates, dryRun: boolean): Plan {
   return buildOfflinePlan(provider, req, renderManifests(provider, req, templates), dryRun);
 }
 
-function emit(plan: Plan, req: SetupRequest, run: RunOptions, io: IO): void {
+function emitOffline(plan: Plan, req: SetupRequest, run: RunOptions, io: IO): void {
   const style = styleFor(io, run.color);
   if (run.output === 'text') io.err(planText(plan, style));
   for (const w of warnings(req)) io.err(`${style.warn('warning:')} ${w}\n`);

@@ -31,8 +31,9 @@ export function roleArn(req: Pick<EksRequest, 'partition' | 'accountId' | 'roleN
 }
 
 /** The CreateOpenIDConnectProvider request: the issuer verbatim, the audience as the client id, no thumbprint. */
-export function buildOidcProvider(req: EksRequest): Record<string, unknown> {
-  return { Url: req.issuer, ClientIDList: [req.audience], Tags: [MANAGED_BY_TAG] };
+export function buildOidcProvider(req: EksRequest): { Url: string; ClientIDList: string[]; Tags: { Key: string; Value: string }[] } {
+  const tags = [MANAGED_BY_TAG, ...(req.cluster === undefined ? [] : [{ Key: 'wid/cluster', Value: req.cluster }])];
+  return { Url: req.issuer, ClientIDList: [req.audience], Tags: tags };
 }
 
 /**
@@ -61,18 +62,27 @@ export function buildTrustPolicy(req: EksRequest): Record<string, unknown> {
 }
 
 /** The CreateRole request, the trust policy as a document (sent as its JSON text). */
-export function buildRole(req: EksRequest): Record<string, unknown> {
+export function buildRole(req: EksRequest): { RoleName: string; Description: string; AssumeRolePolicyDocument: Record<string, unknown>; Tags: { Key: string; Value: string }[] } {
   return {
     RoleName: req.roleName,
     Description: `IAM role for Kubernetes ServiceAccount ${req.namespace}/${req.serviceAccount} [managed by wid]`,
     AssumeRolePolicyDocument: buildTrustPolicy(req),
     Tags: [
       MANAGED_BY_TAG,
+      ...(req.cluster === undefined ? [] : [{ Key: 'wid/cluster', Value: req.cluster }]),
       { Key: 'wid/namespace', Value: req.namespace },
       { Key: 'wid/service-account', Value: req.serviceAccount },
     ],
   };
 }
+
+/** The one trust statement wid adds for this ServiceAccount. */
+export function trustStatement(req: EksRequest): Record<string, unknown> {
+  return (buildTrustPolicy(req).Statement as Record<string, unknown>[])[0]!;
+}
+
+/** wid's own annotations on an EKS ServiceAccount (teardown removes exactly these). */
+export const OWNED_ANNOTATIONS = [ROLE_ARN_ANNOTATION, AUDIENCE_ANNOTATION, STS_REGIONAL_ANNOTATION, TOKEN_EXPIRATION_ANNOTATION];
 
 export function buildPolicyAttachment(req: EksRequest, policyArn: string): Record<string, unknown> {
   return { RoleName: req.roleName, PolicyArn: policyArn };

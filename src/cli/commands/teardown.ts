@@ -1,0 +1,51 @@
+/**
+ * `wid teardown <eks>`: undoes a setup for one ServiceAccount, leaving everything that is not wid's
+ * (other trust statements, other annotations, roles and providers others use) as it is.
+ */
+import { Command } from 'commander';
+import { subject } from '../../core/naming.js';
+import { eksTeardownPhases } from '../../providers/eks/phases.js';
+import type { Factory } from '../factory.js';
+import { awsOptions, examples, kubeOptions, runFlags, serviceAccountOptions } from '../flags.js';
+import type { IO } from '../io.js';
+import { runLive } from '../live.js';
+import { runOptions, type RawOptions } from '../request.js';
+import { eksLive } from './eks-live.js';
+
+export function teardownCommand(io: IO, factory: Factory): Command {
+  const teardown = new Command('teardown').description('undo a setup for one Kubernetes ServiceAccount');
+  const eksCmd = serviceAccountOptions(new Command('eks').description('remove the IRSA trust, the role wid created, and wid\'s ServiceAccount annotations'))
+    .requiredOption('--cluster <name>', 'EKS cluster the setup was made for')
+    .option('--role-name <name>', 'IAM role name (default: wid-<namespace>-<sa>)')
+    .option('--audience <aud>', 'token audience used at setup', 'sts.amazonaws.com')
+    .option('--delete-oidc-provider', 'also delete the IAM OIDC provider when wid created it and no role trusts it');
+  runFlags(kubeOptions(awsOptions(eksCmd)), { out: false })
+    .addHelpText(
+      'after',
+      examples([
+        'wid teardown eks --cluster prod --region us-west-2 --sa s3-access-sa --dry-run',
+        'wid teardown eks --cluster prod --region us-west-2 --sa s3-access-sa -n apps --delete-oidc-provider --yes',
+      ]),
+    )
+    .action(async (raw: RawOptions) => {
+      const run = runOptions(raw);
+      const { req, ctx } = await eksLive(raw, io, factory, { kube: true });
+      ctx.deleteOidcProvider = raw.deleteOidcProvider === true;
+      await runLive(
+        {
+          mode: 'teardown',
+          provider: 'eks',
+          binding: { issuer: req.issuer, namespace: req.namespace, serviceAccount: req.serviceAccount, subject: subject(req.namespace, req.serviceAccount), audience: req.audience },
+          phases: eksTeardownPhases,
+          req,
+          ctx,
+          manifests: [],
+          afterApply: [`Pods already running as ${req.namespace}/${req.serviceAccount} keep their credentials until restarted.`],
+        },
+        run,
+        io,
+      );
+    });
+  teardown.addCommand(eksCmd);
+  return teardown;
+}

@@ -1,0 +1,18 @@
+/**
+ * Builds the cloud and cluster clients, lazily: the SDKs are loaded only by the commands that use
+ * them (the Kubernetes client alone takes about half a second to import).
+ */
+import type { KubeApi } from '../kube/client.js';
+import type { KubeOptions } from '../kube/sdk.js';
+import type { AwsApi } from '../providers/eks/client.js';
+import type { AwsOptions } from '../providers/eks/sdk.js';
+
+export interface Factory {
+  aws(opts: AwsOptions): Promise<AwsApi>;
+  kube(opts: KubeOptions): Promise<KubeApi>;
+}
+
+export const defaultFactory: Factory = {
+  aws: async (opts) => (await import('../providers/eks/sdk.js')).createAwsApi(opts),
+  kube: async (opts) => (await import('../kube/sdk.js')).createKubeApi(opts),
+};

@@ -1,0 +1,135 @@
+/**
+ * The `service-account` phase, shared by every provider: the annotated ServiceAccount in the cluster
+ * of the kube context. Existing ServiceAccounts are merged into, never replaced: only wid's
+ * annotations and labels change, every other key stays.
+ */
+import { RuntimeError, WidError } from '../core/errors.js';
+import type { KubeObject, LivePhase } from '../core/phase.js';
+import type { Step } from '../core/plan.js';
+import type { CommonRequest } from '../core/request.js';
+import type { KubeApi } from './client.js';
+import { MANAGED_BY_LABEL } from './manifests.js';
+
+/** Set on ServiceAccounts wid created (not on ones it merged into), so teardown deletes only those. */
+export const CREATED_ANNOTATION = 'wid/created';
+
+export interface ServiceAccountContext {
+  /** Undefined with --out: the cluster is left alone. */
+  kube?: KubeApi;
+  /** The rendered ServiceAccount manifest. */
+  serviceAccount?: KubeObject;
+  createNamespace?: boolean;
+  override?: boolean;
+}
+
+/** How a provider marks a ServiceAccount as bound to its cloud identity. */
+export interface SaIdentity {
+  /** The annotation naming the cloud identity (e.g. eks.amazonaws.com/role-arn). */
+  key: string;
+  /** Its value for this setup. */
+  value: string;
+  /** Every annotation wid sets for this provider (removed again by teardown). */
+  owned: string[];
+}
+
+type Meta = { annotations?: Record<string, string>; labels?: Record<string, string> };
+
+const meta = (o: KubeObject | undefined): Meta => ((o?.metadata ?? {}) as Meta);
+const saResource = (ns: string, name: string): string => `namespaces/${ns}/serviceaccounts/${name}`;
+
+export function serviceAccountSetupPhase<R extends CommonRequest, C extends ServiceAccountContext>(identity: (req: R) => SaIdentity): LivePhase<R, C> {
+  return {
+    name: 'service-account',
+    async plan(req, ctx) {
+      const { kube, serviceAccount: desired } = ctx;
+      if (!kube || !desired) return [];
+      const existing = await kube.getServiceAccount(req.namespace, req.serviceAccount);
+      const want = meta(desired);
+      if (!existing) {
+        const steps: Step[] = [];
+        if (!(await kube.namespaceExists(req.namespace))) {
+          if (!ctx.createNamespace) {
+            throw new RuntimeError('WID_E_KUBE_NAMESPACE_MISSING', `namespace ${req.namespace} does not exist in kube context ${kube.context}`, {
+              hint: `pass --create-namespace, or create it: kubectl create namespace ${req.namespace}`,
+            });
+          }
+          steps.push({ phase: 'namespace', action: 'create', resource: `namespaces/${req.namespace}`, desired: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: req.namespace } } });
+        }
+        const body = structuredClone(desired);
+        const m = body.metadata as Meta;
+        m.annotations = { ...m.annotations, [CREATED_ANNOTATION]: 'true' };
+        steps.push({ phase: 'service-account', action: 'create', resource: saResource(req.namespace, req.serviceAccount), desired: body });
+        return steps;
+      }
+      const have = meta(existing);
+      const id = identity(req);
+      const current = have.annotations?.[id.key];
+      if (current !== undefined && current !== id.value && !ctx.override) {
+        throw new WidError('WID_E_KUBE_SA_CONFLICT', `ServiceAccount ${req.namespace}/${req.serviceAccount} is annotated ${id.key}: ${current}, not ${id.value}`, {
+          hint: 'pass --override to point it at the new identity (running pods keep the old one until restarted), or choose another --sa',
+          exitCode: 1,
+        });
+      }
+      const annotations: Record<string, string> = {};
+      for (const [k, v] of Object.entries(want.annotations ?? {})) if (id.owned.includes(k) && have.annotations?.[k] !== v) annotations[k] = v;
+      // Labels are added only where absent: another tool's app.kubernetes.io/managed-by (Helm, say) stays.
+      const labels: Record<string, string> = {};
+      for (const [k, v] of Object.entries(want.labels ?? {})) if (have.labels?.[k] === undefined) labels[k] = v;
+      const patch: Meta = {};
+      if (Object.keys(annotations).length > 0) patch.annotations = annotations;
+      if (Object.keys(labels).length > 0) patch.labels = labels;
+      const resource = saResource(req.namespace, req.serviceAccount);
+      if (Object.keys(patch).length === 0) return [{ phase: 'service-account', action: 'noop', resource, desired: { metadata: { annotations: pick(want.annotations, id.owned) } } }];
+      return [{ phase: 'service-account', action: 'update', resource, desired: { metadata: patch } }];
+    },
+    async apply(step, req, ctx) {
+      const kube = ctx.kube!;
+      if (step.phase === 'namespace') return kube.createNamespace(req.namespace);
+      if (step.action === 'create') return kube.createServiceAccount(req.namespace, step.desired);
+      return kube.patchServiceAccount(req.namespace, req.serviceAccount, step.desired);
+    },
+  };
+}
+
+function pick(o: Record<string, string> | undefined, keys: string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([k]) => keys.includes(k)));
+}
+
+/**
+ * Teardown: removes wid's annotations (and its managed-by label) from the ServiceAccount, or deletes
+ * it when wid created it. A ServiceAccount that now names another identity is left alone.
+ */
+export function serviceAccountTeardownPhase<R extends CommonRequest, C extends ServiceAccountContext>(identity: (req: R) => SaIdentity): LivePhase<R, C> {
+  return {
+    name: 'service-account',
+    async plan(req, ctx) {
+      const kube = ctx.kube;
+      if (!kube) return [];
+      const resource = saResource(req.namespace, req.serviceAccount);
+      const existing = await kube.getServiceAccount(req.namespace, req.serviceAccount);
+      if (!existing) return [{ phase: 'service-account', action: 'noop', resource, desired: {}, note: 'not found' }];
+      const have = meta(existing);
+      const id = identity(req);
+      const current = have.annotations?.[id.key];
+      if (current !== undefined && current !== id.value) {
+        return [{ phase: 'service-account', action: 'noop', resource, desired: {}, note: `annotated ${id.key}: ${current}, another identity; left alone` }];
+      }
+      if (have.annotations?.[CREATED_ANNOTATION] === 'true') {
+        return [{ phase: 'service-account', action: 'delete', resource, desired: {}, note: 'created by wid' }];
+      }
+      const annotations: Record<string, null> = {};
+      for (const k of id.owned) if (have.annotations?.[k] !== undefined) annotations[k] = null;
+      const labels: Record<string, null> = have.labels?.[MANAGED_BY_LABEL] === 'wid' ? { [MANAGED_BY_LABEL]: null } : {};
+      const patch: Record<string, unknown> = {};
+      if (Object.keys(annotations).length > 0) patch.annotations = annotations;
+      if (Object.keys(labels).length > 0) patch.labels = labels;
+      if (Object.keys(patch).length === 0) return [{ phase: 'service-account', action: 'noop', resource, desired: {}, note: 'carries none of wid\'s annotations' }];
+      return [{ phase: 'service-account', action: 'update', resource, desired: { metadata: patch } }];
+    },
+    async apply(step, req, ctx) {
+      const kube = ctx.kube!;
+      if (step.action === 'delete') return kube.deleteServiceAccount(req.namespace, req.serviceAccount);
+      return kube.patchServiceAccount(req.namespace, req.serviceAccount, step.desired);
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * KubeApi over @kubernetes/client-node 1.x (2.x needs Node 22). The cluster comes from the kubeconfig:
+ * --kubeconfig, else $KUBECONFIG, else ~/.kube/config; --context picks a context.
+ */
+import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CloudError, RuntimeError, UsageError } from '../core/errors.js';
+import type { KubeObject } from '../core/phase.js';
+import type { KubeApi } from './client.js';
+
+export interface KubeOptions {
+  kubeconfig?: string;
+  context?: string;
+}
+
+/** The API server's Status body, when there is one. */
+function status(e: ApiException<unknown>): { reason?: string; message?: string } {
+  const body = e.body;
+  if (typeof body === 'string') {
+    try {
+      return JSON.parse(body) as { reason?: string; message?: string };
+    } catch {
+      return { message: body };
+    }
+  }
+  return (body ?? {}) as { reason?: string; message?: string };
+}
+
+function toCloudError(operation: string, e: unknown, context: string): never {
+  if (e instanceof ApiException) {
+    const s = status(e);
+    const reason = s.reason ?? `HTTP${e.code}`;
+    let hint: string | undefined;
+    if (e.code === 401) hint = `the credentials of kube context ${context} were refused; refresh them (for EKS: aws eks update-kubeconfig; AKS: az aks get-credentials; GKE: gcloud container clusters get-credentials)`;
+    if (e.code === 403) hint = `the identity of kube context ${context} may not ${operation}; check with: kubectl auth can-i --list`;
+    throw new CloudError('kubernetes', operation, reason, s.message ?? e.message, { status: e.code, ...(hint === undefined ? {} : { hint }), cause: e });
+  }
+  const err = e as NodeJS.ErrnoException;
+  if (err && (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'ETIMEDOUT' || err.code === 'ECONNRESET' || /fetch failed|connect/i.test(String(err.message)))) {
+    throw new RuntimeError('WID_E_KUBE_UNREACHABLE', `cannot reach the Kubernetes API of kube context ${context}: ${err.message}`, {
+      hint: 'check the context (kubectl config current-context) and that the cluster is reachable (kubectl get --raw /version)',
+      cause: e,
+    });
+  }
+  throw e;
+}
+
+export function createKubeApi(opts: KubeOptions): KubeApi {
+  const kc = new KubeConfig();
+  try {
+    if (opts.kubeconfig !== undefined) kc.loadFromFile(opts.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (e) {
+    throw new UsageError('WID_E_INPUT_INVALID', `cannot read the kubeconfig${opts.kubeconfig === undefined ? '' : ` ${JSON.stringify(opts.kubeconfig)}`}: ${(e as Error).message}`, {
+      flag: '--kubeconfig',
+    });
+  }
+  if (opts.context !== undefined) {
+    if (!kc.getContextObject(opts.context)) {
+      const known = kc.getContexts().map((c) => c.name);
+      throw new UsageError('WID_E_INPUT_INVALID', `--context ${JSON.stringify(opts.context)} is invalid: the kubeconfig has no such context${known.length > 0 ? ` (it has: ${known.join(', ')})` : ''}`, {
+        flag: '--context',
+      });
+    }
+    kc.setCurrentContext(opts.context);
+  }
+  const context = kc.getCurrentContext();
+  if (!context || !kc.getCurrentCluster()) {
+    throw new UsageError('WID_E_INPUT_MISSING', 'no Kubernetes cluster is configured: the kubeconfig has no current context', {
+      flag: '--context',
+      hint: 'pass --kubeconfig and --context, or --out DIR to write the manifests instead of applying them',
+    });
+  }
+  const core = kc.makeApiClient(CoreV1Api);
+  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+  async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      return toCloudError(operation, e, context);
+    }
+  }
+  async function orAbsent<T>(operation: string, fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof ApiException && e.code === 404) return undefined;
+      return toCloudError(operation, e, context);
+    }
+  }
+
+  return {
+    context,
+    namespaceExists: async (name) => (await orAbsent('get namespaces', () => core.readNamespace({ name }))) !== undefined,
+    createNamespace: (name) =>
+      call('create namespaces', async () => {
+        try {
+          await core.createNamespace({ body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
+        } catch (e) {
+          // Created meanwhile by someone else: what we wanted.
+          if (!(e instanceof ApiException && e.code === 409)) throw e;
+        }
+      }),
+    getServiceAccount: async (namespace, name) =>
+      (await orAbsent('get serviceaccounts', () => core.readNamespacedServiceAccount({ namespace, name }))) as KubeObject | undefined,
+    createServiceAccount: (namespace, body) =>
+      call('create serviceaccounts', async () => {
+        await core.createNamespacedServiceAccount({ namespace, body: body as never });
+      }),
+    patchServiceAccount: (namespace, name, patch) =>
+      call('patch serviceaccounts', async () => {
+        await core.patchNamespacedServiceAccount({ namespace, name, body: patch }, mergePatch);
+      }),
+    deleteServiceAccount: (namespace, name) =>
+      call('delete serviceaccounts', async () => {
+        await orAbsent('delete serviceaccounts', () => core.deleteNamespacedServiceAccount({ namespace, name }));
+      }),
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * Reading and editing role trust policies without disturbing what others put there. Pure.
+ */
+import type { PolicyDocument } from './client.js';
+
+/** IAM's default trust policy quota (ACLSizePerRole), raisable to 4096. */
+export const TRUST_POLICY_QUOTA = 2048;
+
+type Statement = Record<string, unknown>;
+
+const asArray = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+export function statements(doc: PolicyDocument): Statement[] {
+  return asArray(doc.Statement).filter((s): s is Statement => !!s && typeof s === 'object');
+}
+
+function globMatch(pattern: string, value: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return re.test(value);
+}
+
+/** The values a condition puts on `key` under `operator`, or undefined when it does not mention the key. */
+function conditionValues(stmt: Statement, operator: string, key: string): string[] | undefined {
+  const cond = stmt.Condition as Record<string, Record<string, unknown>> | undefined;
+  const block = cond?.[operator];
+  if (!block || !(key in block)) return undefined;
+  return asArray(block[key]).map(String);
+}
+
+function allowsWebIdentity(stmt: Statement): boolean {
+  return stmt.Effect === 'Allow' && asArray(stmt.Action).some((a) => a === 'sts:AssumeRoleWithWebIdentity' || a === 'sts:*' || a === '*');
+}
+
+export function federatedTo(stmt: Statement, providerArn: string): boolean {
+  const principal = stmt.Principal as Record<string, unknown> | undefined;
+  return asArray(principal?.Federated).includes(providerArn);
+}
+
+/**
+ * Does this statement let a token with this subject and audience, from this provider, assume the role?
+ * A condition that does not mention a claim does not restrict it.
+ */
+export function statementGrants(stmt: Statement, providerArn: string, prefix: string, subject: string, audience: string): boolean {
+  if (!allowsWebIdentity(stmt) || !federatedTo(stmt, providerArn)) return false;
+  const admits = (claim: 'sub' | 'aud', value: string): boolean => {
+    const key = `${prefix}:${claim}`;
+    const equals = conditionValues(stmt, 'StringEquals', key);
+    const like = conditionValues(stmt, 'StringLike', key);
+    if (equals === undefined && like === undefined) return true;
+    if (equals !== undefined && !equals.includes(value)) return false;
+    if (like !== undefined && !like.some((p) => globMatch(p, value))) return false;
+    return true;
+  };
+  return admits('sub', subject) && admits('aud', audience);
+}
+
+export function grants(doc: PolicyDocument, providerArn: string, prefix: string, subject: string, audience: string): boolean {
+  return statements(doc).some((s) => statementGrants(s, providerArn, prefix, subject, audience));
+}
+
+/** Appends a statement; every other statement, condition and key stays exactly as it was. */
+export function addStatement(doc: PolicyDocument, stmt: Statement): PolicyDocument {
+  return { ...doc, Version: doc.Version ?? '2012-10-17', Statement: [...asArray(doc.Statement), stmt] };
+}
+
+/**
+ * Removes this subject from the statements that name it exactly (StringEquals on `<prefix>:sub`) for
+ * this provider: from the value list when others share it, or the whole statement when it was the
+ * only subject. Wildcard (StringLike) statements are someone else's and stay.
+ */
+export function removeSubject(doc: PolicyDocument, providerArn: string, prefix: string, subject: string): PolicyDocument {
+  const key = `${prefix}:sub`;
+  const kept: unknown[] = [];
+  for (const raw of asArray(doc.Statement)) {
+    const stmt = raw as Statement;
+    const subs = raw && typeof raw === 'object' ? conditionValues(stmt, 'StringEquals', key) : undefined;
+    if (subs === undefined || !subs.includes(subject) || !federatedTo(stmt, providerArn)) {
+      kept.push(raw);
+      continue;
+    }
+    const rest = subs.filter((s) => s !== subject);
+    if (rest.length === 0) continue;
+    const cond = stmt.Condition as Record<string, Record<string, unknown>>;
+    kept.push({ ...stmt, Condition: { ...cond, StringEquals: { ...cond.StringEquals, [key]: rest.length === 1 ? rest[0] : rest } } });
+  }
+  return { ...doc, Statement: kept };
+}
+
+/** Characters IAM counts against the quota: the document without whitespace. */
+export function policySize(doc: PolicyDocument): number {
+  return JSON.stringify(doc).replace(/\s/g, '').length;
+}
+
+export function trustsProvider(doc: PolicyDocument, providerArn: string): boolean {
+  return statements(doc).some((s) => federatedTo(s, providerArn));
+}

@@ -1,0 +1,45 @@
+/**
+ * Runs the built wid binary as a child process, against the local emulators only.
+ */
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = join(ROOT, 'bin', 'wid.js');
+
+export interface WidResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Environment for a child wid: nothing from the developer's shell (no real credentials or kubeconfig). */
+export function baseEnv(home: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: home,
+    // Never probe instance metadata addresses: everything stays on 127.0.0.1.
+    AWS_EC2_METADATA_DISABLED: 'true',
+    METADATA_SERVER_DETECTION: 'none',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    NO_COLOR: '1',
+  };
+}
+
+export function wid(args: string[], env: Record<string, string>, input?: string): Promise<WidResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input ?? '');
+  });
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { addStatement, grants, policySize, removeSubject, statementGrants, trustsProvider } from '../../src/providers/eks/trust.js';
+
+const P = 'arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/ABC';
+const H = 'oidc.eks.us-west-2.amazonaws.com/id/ABC';
+const SUB = 'system:serviceaccount:default:app';
+
+const stmt = (cond: Record<string, Record<string, unknown>>, over: Record<string, unknown> = {}) => ({
+  Effect: 'Allow',
+  Principal: { Federated: P },
+  Action: 'sts:AssumeRoleWithWebIdentity',
+  Condition: cond,
+  ...over,
+});
+
+describe('statementGrants', () => {
+  it('matches StringEquals on sub and aud', () => {
+    expect(statementGrants(stmt({ StringEquals: { [`${H}:sub`]: SUB, [`${H}:aud`]: 'sts.amazonaws.com' } }), P, H, SUB, 'sts.amazonaws.com')).toBe(true);
+  });
+  it('rejects another subject, audience, provider, effect or action', () => {
+    const s = stmt({ StringEquals: { [`${H}:sub`]: SUB, [`${H}:aud`]: 'sts.amazonaws.com' } });
+    expect(statementGrants(s, P, H, 'system:serviceaccount:default:other', 'sts.amazonaws.com')).toBe(false);
+    expect(statementGrants(s, P, H, SUB, 'other')).toBe(false);
+    expect(statementGrants(s, `${P}X`, H, SUB, 'sts.amazonaws.com')).toBe(false);
+    expect(statementGrants({ ...s, Effect: 'Deny' }, P, H, SUB, 'sts.amazonaws.com')).toBe(false);
+    expect(statementGrants({ ...s, Action: 'sts:AssumeRole' }, P, H, SUB, 'sts.amazonaws.com')).toBe(false);
+  });
+  it('honours value lists, StringLike wildcards and absent conditions', () => {
+    expect(statementGrants(stmt({ StringEquals: { [`${H}:sub`]: ['x', SUB] } }), P, H, SUB, 'any')).toBe(true);
+    expect(statementGrants(stmt({ StringLike: { [`${H}:sub`]: 'system:serviceaccount:default:*' } }), P, H, SUB, 'a')).toBe(true);
+    expect(statementGrants(stmt({ StringLike: { [`${H}:sub`]: 'system:serviceaccount:prod:*' } }), P, H, SUB, 'a')).toBe(false);
+    expect(statementGrants(stmt({}), P, H, SUB, 'a')).toBe(true);
+  });
+});
+
+describe('addStatement and removeSubject', () => {
+  const other = { Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' };
+  const ours = stmt({ StringEquals: { [`${H}:aud`]: 'sts.amazonaws.com', [`${H}:sub`]: SUB } });
+
+  it('adds without touching other statements, and a single-object Statement becomes a list', () => {
+    const doc = { Version: '2012-10-17', Statement: other };
+    const merged = addStatement(doc, ours);
+    expect(merged.Statement).toEqual([other, ours]);
+    expect(grants(merged, P, H, SUB, 'sts.amazonaws.com')).toBe(true);
+  });
+
+  it('removes our statement and keeps the rest', () => {
+    const doc = { Version: '2012-10-17', Statement: [other, ours] };
+    expect(removeSubject(doc, P, H, SUB)).toEqual({ Version: '2012-10-17', Statement: [other] });
+  });
+
+  it('removes only our subject from a shared value list', () => {
+    const shared = stmt({ StringEquals: { [`${H}:aud`]: 'sts.amazonaws.com', [`${H}:sub`]: [SUB, 'system:serviceaccount:default:b'] } });
+    const out = removeSubject({ Statement: [shared] }, P, H, SUB);
+    expect(out.Statement).toEqual([stmt({ StringEquals: { [`${H}:aud`]: 'sts.amazonaws.com', [`${H}:sub`]: 'system:serviceaccount:default:b' } })]);
+  });
+
+  it('leaves wildcard statements and other providers alone', () => {
+    const wild = stmt({ StringLike: { [`${H}:sub`]: 'system:serviceaccount:default:*' } });
+    const elsewhere = stmt({ StringEquals: { [`${H}:sub`]: SUB } }, { Principal: { Federated: `${P}-other` } });
+    const doc = { Statement: [wild, elsewhere] };
+    expect(removeSubject(doc, P, H, SUB)).toEqual(doc);
+  });
+
+  it('counts size without whitespace, and sees which provider a policy trusts', () => {
+    expect(policySize({ Statement: [ours] })).toBe(JSON.stringify({ Statement: [ours] }).length);
+    expect(trustsProvider({ Statement: [ours] }, P)).toBe(true);
+    expect(trustsProvider({ Statement: [other] }, P)).toBe(false);
+  });
+});
