@@ -13,6 +13,11 @@ export interface Factory {
 }
 
 export const defaultFactory: Factory = {
-  aws: async (opts) => (await import('../providers/eks/sdk.js')).createAwsApi(opts),
+  aws: async (opts) => {
+    // The SDK warns on Node 20 that its releases after January 2027 will need Node 22. wid pins its
+    // SDK in its lockfile, so the warning is not something a wid user can act on.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    return (await import('../providers/eks/sdk.js')).createAwsApi(opts);
+  },
   kube: async (opts) => (await import('../kube/sdk.js')).createKubeApi(opts),
 };
