@@ -18,6 +18,8 @@ export interface EksRequest extends CommonRequest {
   accountId: string;
   partition: AwsPartition;
   roleName: string;
+  /** Live runs: the ARN of the role when it exists already (a role with a path has it in its ARN). */
+  existingRoleArn?: string;
   policyArns: string[];
   audience: string;
   tokenExpiration?: number;

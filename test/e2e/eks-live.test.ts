@@ -238,6 +238,16 @@ describe('wid setup/teardown eks against the emulators', () => {
     expect(aws.writes()).toEqual([]);
   });
 
+  it('annotates the real ARN of an existing role that has a path', async () => {
+    aws.seedRole({ name: 's3-access-role', path: '/team/', trustPolicy: { Version: '2012-10-17', Statement: [UNRELATED] } });
+    kube.seedNamespace('apps');
+    const r = await wid([...SETUP, '--yes'], env);
+    expect(r.code).toBe(0);
+    expect(kube.getServiceAccount('apps', 's3-access-sa').metadata.annotations['eks.amazonaws.com/role-arn']).toBe(`arn:aws:iam::${ACCOUNT}:role/team/s3-access-role`);
+    const again = await wid([...SETUP, '--yes'], env);
+    expect(again.stderr).toContain('Nothing to change');
+  });
+
   it('--context naming a missing context is bad input', async () => {
     const r = await wid([...SETUP, '--context', 'nope', '--dry-run'], env);
     expect(r.code).toBe(2);

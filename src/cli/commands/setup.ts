@@ -121,6 +121,9 @@ async function runEksSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Fa
   // Templates are read before any cloud call, so a bad one fails first.
   const templates = loadTemplates('eks', run.templates);
   const { req, ctx } = await eksLive(raw, io, factory, { kube: run.out === undefined });
+  // The annotation must name the role's real ARN, which includes its path when it has one.
+  const existing = await ctx.aws.getRole(req.roleName);
+  if (existing) req.existingRoleArn = existing.arn;
   const manifests = renderManifests(eks, req, templates);
   ctx.serviceAccount = manifests[0];
   ctx.createNamespace = raw.createNamespace === true;

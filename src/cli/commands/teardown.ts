@@ -31,6 +31,8 @@ export function teardownCommand(io: IO, factory: Factory): Command {
       const run = runOptions(raw);
       const { req, ctx } = await eksLive(raw, io, factory, { kube: true });
       ctx.deleteOidcProvider = raw.deleteOidcProvider === true;
+      const existing = await ctx.aws.getRole(req.roleName);
+      if (existing) req.existingRoleArn = existing.arn;
       await runLive(
         {
           mode: 'teardown',

@@ -26,8 +26,9 @@ export function oidcProviderArn(req: Pick<EksRequest, 'partition' | 'accountId' 
   return `arn:${req.partition}:iam::${req.accountId}:oidc-provider/${issuerHostPath(req.issuer)}`;
 }
 
-export function roleArn(req: Pick<EksRequest, 'partition' | 'accountId' | 'roleName'>): string {
-  return `arn:${req.partition}:iam::${req.accountId}:role/${req.roleName}`;
+/** The role's ARN: as IAM reported it for an existing role (it may carry a path), else built from its name. */
+export function roleArn(req: Pick<EksRequest, 'partition' | 'accountId' | 'roleName' | 'existingRoleArn'>): string {
+  return req.existingRoleArn ?? `arn:${req.partition}:iam::${req.accountId}:role/${req.roleName}`;
 }
 
 /** The CreateOpenIDConnectProvider request: the issuer verbatim, the audience as the client id, no thumbprint. */
