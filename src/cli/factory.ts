@@ -6,9 +6,12 @@ import type { KubeApi } from '../kube/client.js';
 import type { KubeOptions } from '../kube/sdk.js';
 import type { AwsApi } from '../providers/eks/client.js';
 import type { AwsOptions } from '../providers/eks/sdk.js';
+import type { AzureApi } from '../providers/aks/client.js';
+import type { AzureOptions } from '../providers/aks/sdk.js';
 
 export interface Factory {
   aws(opts: AwsOptions): Promise<AwsApi>;
+  azure(opts: AzureOptions): Promise<AzureApi>;
   kube(opts: KubeOptions): Promise<KubeApi>;
 }
 
@@ -19,5 +22,6 @@ export const defaultFactory: Factory = {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     return (await import('../providers/eks/sdk.js')).createAwsApi(opts);
   },
+  azure: async (opts) => (await import('../providers/aks/sdk.js')).createAzureApi(opts),
   kube: async (opts) => (await import('../kube/sdk.js')).createKubeApi(opts),
 };

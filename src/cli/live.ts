@@ -20,8 +20,11 @@ export interface LiveRun<R, C> {
   phases: LivePhase<R, C>[];
   req: R;
   ctx: C;
-  /** Setup: the ServiceAccount and check Pod (stdout, or --out). Teardown: none. */
-  manifests: KubeObject[];
+  /**
+   * Setup: the ServiceAccount and check Pod (stdout, or --out), rendered from what is known at the
+   * time: again after applying, when a new cloud identity's ids are known. Teardown: none.
+   */
+  manifests: () => KubeObject[];
   /** Said after a setup that changed something (e.g. restart running pods). */
   afterApply?: string[];
 }
@@ -36,20 +39,21 @@ export async function runLive<R, C>(live: LiveRun<R, C>, run: RunOptions, io: IO
     dryRun: run.dryRun,
     binding: live.binding,
     steps: planned.steps,
-    manifests: live.manifests,
+    manifests: live.manifests(),
   };
   if (run.output === 'text') io.err(planText(plan, style, live.mode === 'teardown' ? 'Teardown' : 'Plan'));
   const todo = changes(plan.steps);
 
   const finish = (message: string): void => {
-    if (run.out !== undefined && live.manifests.length > 0) {
-      const [sa, pod] = live.manifests;
+    plan.manifests = live.manifests();
+    if (run.out !== undefined && plan.manifests.length > 0) {
+      const [sa, pod] = plan.manifests;
       const written = writeFilesAtomically(run.out, { [TEMPLATE_FILES.serviceAccount]: toYaml(sa), [TEMPLATE_FILES.pod]: toYaml(pod) });
       io.err(`wrote ${written.join(', ')}\n`);
     }
     if (run.output === 'json') io.out(planJson(plan));
     else if (run.output === 'yaml') io.out(planYaml(plan));
-    else if (run.out === undefined && live.manifests.length > 0) io.out(manifestsYaml(live.manifests));
+    else if (run.out === undefined && plan.manifests.length > 0) io.out(manifestsYaml(plan.manifests));
     io.err(message);
   };
 

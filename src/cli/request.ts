@@ -56,6 +56,8 @@ export interface RawOptions {
   createNamespace?: boolean;
   override?: boolean;
   deleteOidcProvider?: boolean;
+  identityResourceGroup?: string;
+  deleteIdentity?: boolean;
 }
 
 export const OUTPUT_FORMATS = ['text', 'json', 'yaml'] as const;
@@ -194,10 +196,30 @@ export async function eksRequest(io: IO, o: RawOptions, lookup?: (cluster: strin
   };
 }
 
-export async function aksRequest(io: IO, o: RawOptions): Promise<AksRequest> {
-  const tenantId = optional(o.tenantId, (x) => v.guid('--tenant-id', x));
-  const principalId = optional(o.principalId, (x) => v.guid('--principal-id', x));
-  const location = optional(o.location, (x) => v.azureLocation('--location', x));
+/** What a live AKS run reads from the cluster instead of taking flags. */
+export interface AksClusterFacts {
+  issuer: string;
+  location: string;
+}
+
+/** The AKS flags that need no prompt and no cloud read, validated (run again by aksRequest; pure). */
+export function aksFlags(o: RawOptions) {
+  const cluster = o.cluster;
+  if (cluster !== undefined) {
+    if (cluster.trim() === '') throw new UsageError('WID_E_INPUT_INVALID', '--cluster "" is invalid: expected an AKS cluster name', { flag: '--cluster' });
+    for (const [flag, value, why] of [
+      ['--issuer', o.issuer, 'the cluster supplies it'],
+      ['--client-id', o.clientId, 'the managed identity supplies it'],
+      ['--tenant-id', o.tenantId, 'the managed identity supplies it'],
+      ['--principal-id', o.principalId, 'the managed identity supplies it'],
+    ] as const) {
+      if (value !== undefined) throw new UsageError('WID_E_INPUT_CONFLICT', `${flag} cannot be used with --cluster: ${why}`, { flag, hint: `drop ${flag}, or drop --cluster to plan offline` });
+    }
+  } else if (o.identityResourceGroup !== undefined) {
+    throw new UsageError('WID_E_INPUT_CONFLICT', '--identity-resource-group needs --cluster (offline, -g is the identity\'s resource group)', { flag: '--identity-resource-group' });
+  }
+  v.namespace('--namespace', o.namespace);
+  if (o.sa !== undefined) v.serviceAccountName('--sa', o.sa);
   const roles = (o.role ?? []).map((x) => v.azureRole('--role', x));
   const scopes = (o.scope ?? []).map((x) => v.azureScope('--scope', x));
   if (roles.length !== scopes.length) {
@@ -207,33 +229,74 @@ export async function aksRequest(io: IO, o: RawOptions): Promise<AksRequest> {
       hint: 'wid setup aks ... --role "Storage Blob Data Reader" --scope /subscriptions/SUB/resourceGroups/RG',
     });
   }
-  if (o.inject === true && tenantId === undefined) {
+  const tenantId = optional(o.tenantId, (x) => v.guid('--tenant-id', x));
+  if (cluster === undefined && o.inject === true && tenantId === undefined) {
     throw new UsageError('WID_E_INPUT_MISSING', '--inject needs --tenant-id: the injected AZURE_TENANT_ID comes from it', { flag: '--tenant-id' });
   }
+  const seen = new Set<string>();
+  return {
+    cluster,
+    tenantId,
+    principalId: optional(o.principalId, (x) => v.guid('--principal-id', x)),
+    clientId: optional(o.clientId, (x) => v.guid('--client-id', x)),
+    location: optional(o.location, (x) => v.azureLocation('--location', x)),
+    identityResourceGroup: optional(o.identityResourceGroup, (x) => v.resourceGroup('--identity-resource-group', x)),
+    subscription: optional(o.subscription, (x) => v.guid('--subscription', x)),
+    resourceGroup: optional(o.resourceGroup, (x) => v.resourceGroup('--resource-group', x)),
+    identity: optional(o.identity, (x) => v.identityName('--identity', x)),
+    roleAssignments: roles
+      .map((role, i) => ({ role, scope: scopes[i]! }))
+      .filter((p) => {
+        const key = `${p.role}|${p.scope.toLowerCase()}`;
+        return seen.has(key) ? false : (seen.add(key), true);
+      }),
+  };
+}
+
+/**
+ * AKS: offline, everything from flags; live (--cluster), the issuer and default location from the
+ * cluster and the identity's ids from the identity.
+ */
+export async function aksRequest(io: IO, o: RawOptions, lookup?: (subscription: string, resourceGroup: string, cluster: string) => Promise<AksClusterFacts>): Promise<AksRequest> {
+  const f = aksFlags(o);
   const c = await common(io, o);
-  const issuer = await need(io, '--issuer', 'the cluster\'s OIDC issuer URL (ends in "/" on AKS)', o.issuer, (x) => v.issuer('--issuer', x));
   const subscriptionGiven = o.subscription ?? io.env.AZURE_SUBSCRIPTION_ID;
+  if (f.cluster !== undefined) {
+    const subscription = await need(io, '--subscription', 'the subscription id of the cluster and identity', subscriptionGiven, (x) => v.guid('--subscription', x));
+    const clusterGroup = await need(io, '--resource-group', 'the resource group of the cluster', o.resourceGroup, (x) => v.resourceGroup('--resource-group', x));
+    const identity = await need(io, '--identity', 'the managed identity name', o.identity, (x) => v.identityName('--identity', x));
+    if (!lookup) throw new Error('aksRequest: --cluster needs a lookup');
+    const facts = await lookup(subscription, clusterGroup, f.cluster);
+    return {
+      provider: 'aks',
+      ...c,
+      cluster: f.cluster,
+      clusterResourceGroup: clusterGroup,
+      issuer: facts.issuer,
+      subscription,
+      resourceGroup: f.identityResourceGroup ?? clusterGroup,
+      identity,
+      location: f.location ?? facts.location,
+      roleAssignments: f.roleAssignments,
+    };
+  }
+  const issuer = await need(io, '--issuer', 'the cluster\'s OIDC issuer URL (ends in "/" on AKS)', o.issuer, (x) => v.issuer('--issuer', x));
   const subscription = await need(io, '--subscription', 'the subscription id of the managed identity', subscriptionGiven, (x) => v.guid('--subscription', x));
   const resourceGroup = await need(io, '--resource-group', 'the resource group of the managed identity', o.resourceGroup, (x) => v.resourceGroup('--resource-group', x));
   const identity = await need(io, '--identity', 'the managed identity name', o.identity, (x) => v.identityName('--identity', x));
   const clientId = await need(io, '--client-id', 'the managed identity\'s client id', o.clientId, (x) => v.guid('--client-id', x));
-  const pairs = roles.map((role, i) => ({ role, scope: scopes[i]! }));
-  const seen = new Set<string>();
   return {
     provider: 'aks',
     ...c,
     issuer,
     clientId,
-    ...(tenantId === undefined ? {} : { tenantId }),
-    ...(principalId === undefined ? {} : { principalId }),
+    ...(f.tenantId === undefined ? {} : { tenantId: f.tenantId }),
+    ...(f.principalId === undefined ? {} : { principalId: f.principalId }),
     subscription,
     resourceGroup,
     identity,
-    ...(location === undefined ? {} : { location }),
-    roleAssignments: pairs.filter((p) => {
-      const key = `${p.role}|${p.scope.toLowerCase()}`;
-      return seen.has(key) ? false : (seen.add(key), true);
-    }),
+    ...(f.location === undefined ? {} : { location: f.location }),
+    roleAssignments: f.roleAssignments,
   };
 }
 

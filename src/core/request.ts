@@ -28,17 +28,25 @@ export interface EksRequest extends CommonRequest {
 }
 
 export interface AzureRoleAssignmentRequest {
+  /** As given: a role name, GUID or definition id. */
   role: string;
   scope: string;
+  /** The role's definition id, once known (a name is looked up in live runs). */
+  roleDefinitionId?: string;
 }
 
 export interface AksRequest extends CommonRequest {
   provider: 'aks';
+  /** Live runs: the AKS cluster the issuer (and default location) come from, and its resource group. */
+  cluster?: string;
+  clusterResourceGroup?: string;
   issuer: string;
-  clientId: string;
+  /** The identity's ids: flags offline; read from (or given by creating) the identity in live runs. */
+  clientId?: string;
   tenantId?: string;
   principalId?: string;
   subscription: string;
+  /** The managed identity's resource group. */
   resourceGroup: string;
   identity: string;
   location?: string;

@@ -16,8 +16,8 @@ export const CREATED_ANNOTATION = 'wid/created';
 export interface ServiceAccountContext {
   /** Undefined with --out: the cluster is left alone. */
   kube?: KubeApi;
-  /** The rendered ServiceAccount manifest. */
-  serviceAccount?: KubeObject;
+  /** Renders the ServiceAccount manifest from what is known now (called at plan and again at apply). */
+  serviceAccount?: () => KubeObject;
   createNamespace?: boolean;
   override?: boolean;
 }
@@ -26,8 +26,10 @@ export interface ServiceAccountContext {
 export interface SaIdentity {
   /** The annotation naming the cloud identity (e.g. eks.amazonaws.com/role-arn). */
   key: string;
-  /** Its value for this setup. */
-  value: string;
+  /** Its value for this setup; undefined while the cloud identity does not exist yet. */
+  value: string | undefined;
+  /** Where the value will come from, while it is undefined. */
+  pendingFrom?: string;
   /** Every annotation wid sets for this provider (removed again by teardown). */
   owned: string[];
 }
@@ -37,62 +39,74 @@ type Meta = { annotations?: Record<string, string>; labels?: Record<string, stri
 const meta = (o: KubeObject | undefined): Meta => ((o?.metadata ?? {}) as Meta);
 const saResource = (ns: string, name: string): string => `namespaces/${ns}/serviceaccounts/${name}`;
 
+function pick(o: Record<string, string> | undefined, keys: string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([k]) => keys.includes(k)));
+}
+
 export function serviceAccountSetupPhase<R extends CommonRequest, C extends ServiceAccountContext>(identity: (req: R) => SaIdentity): LivePhase<R, C> {
+  /** The ServiceAccount step from the cluster's state now; `withNamespace` also checks the namespace. */
+  async function compute(req: R, ctx: C, withNamespace: boolean): Promise<Step[]> {
+    const { kube } = ctx;
+    if (!kube || !ctx.serviceAccount) return [];
+    const desired = ctx.serviceAccount();
+    const id = identity(req);
+    const pending = id.value === undefined && id.pendingFrom !== undefined ? { [`metadata.annotations.${id.key}`]: id.pendingFrom } : undefined;
+    const resource = saResource(req.namespace, req.serviceAccount);
+    const existing = await kube.getServiceAccount(req.namespace, req.serviceAccount);
+    const want = meta(desired);
+    if (!existing) {
+      const steps: Step[] = [];
+      if (withNamespace && !(await kube.namespaceExists(req.namespace))) {
+        if (!ctx.createNamespace) {
+          throw new RuntimeError('WID_E_KUBE_NAMESPACE_MISSING', `namespace ${req.namespace} does not exist in kube context ${kube.context}`, {
+            hint: `pass --create-namespace, or create it: kubectl create namespace ${req.namespace}`,
+          });
+        }
+        steps.push({ phase: 'namespace', action: 'create', resource: `namespaces/${req.namespace}`, desired: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: req.namespace } } });
+      }
+      const body = structuredClone(desired);
+      const m = body.metadata as Meta;
+      m.annotations = { ...m.annotations, [CREATED_ANNOTATION]: 'true' };
+      steps.push({ phase: 'service-account', action: 'create', resource, desired: body, ...(pending ? { pending } : {}) });
+      return steps;
+    }
+    const have = meta(existing);
+    const current = have.annotations?.[id.key];
+    if (current !== undefined && current !== id.value && !ctx.override) {
+      const wanted = id.value ?? `the ${id.pendingFrom ?? 'new identity'}`;
+      throw new WidError('WID_E_KUBE_SA_CONFLICT', `ServiceAccount ${req.namespace}/${req.serviceAccount} is annotated ${id.key}: ${current}, not ${wanted}`, {
+        hint: 'pass --override to point it at the new identity (running pods keep the old one until restarted), or choose another --sa',
+        exitCode: 1,
+      });
+    }
+    const annotations: Record<string, string> = {};
+    for (const [k, v] of Object.entries(want.annotations ?? {})) if (id.owned.includes(k) && have.annotations?.[k] !== v) annotations[k] = v;
+    // Labels are added only where absent: another tool's app.kubernetes.io/managed-by (Helm, say) stays.
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(want.labels ?? {})) if (have.labels?.[k] === undefined) labels[k] = v;
+    const patch: Meta = {};
+    if (Object.keys(annotations).length > 0) patch.annotations = annotations;
+    if (Object.keys(labels).length > 0) patch.labels = labels;
+    if (Object.keys(patch).length === 0 && !pending) {
+      return [{ phase: 'service-account', action: 'noop', resource, desired: { metadata: { annotations: pick(want.annotations, id.owned) } } }];
+    }
+    return [{ phase: 'service-account', action: 'update', resource, desired: { metadata: patch }, ...(pending ? { pending } : {}) }];
+  }
+
   return {
     name: 'service-account',
-    async plan(req, ctx) {
-      const { kube, serviceAccount: desired } = ctx;
-      if (!kube || !desired) return [];
-      const existing = await kube.getServiceAccount(req.namespace, req.serviceAccount);
-      const want = meta(desired);
-      if (!existing) {
-        const steps: Step[] = [];
-        if (!(await kube.namespaceExists(req.namespace))) {
-          if (!ctx.createNamespace) {
-            throw new RuntimeError('WID_E_KUBE_NAMESPACE_MISSING', `namespace ${req.namespace} does not exist in kube context ${kube.context}`, {
-              hint: `pass --create-namespace, or create it: kubectl create namespace ${req.namespace}`,
-            });
-          }
-          steps.push({ phase: 'namespace', action: 'create', resource: `namespaces/${req.namespace}`, desired: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: req.namespace } } });
-        }
-        const body = structuredClone(desired);
-        const m = body.metadata as Meta;
-        m.annotations = { ...m.annotations, [CREATED_ANNOTATION]: 'true' };
-        steps.push({ phase: 'service-account', action: 'create', resource: saResource(req.namespace, req.serviceAccount), desired: body });
-        return steps;
-      }
-      const have = meta(existing);
-      const id = identity(req);
-      const current = have.annotations?.[id.key];
-      if (current !== undefined && current !== id.value && !ctx.override) {
-        throw new WidError('WID_E_KUBE_SA_CONFLICT', `ServiceAccount ${req.namespace}/${req.serviceAccount} is annotated ${id.key}: ${current}, not ${id.value}`, {
-          hint: 'pass --override to point it at the new identity (running pods keep the old one until restarted), or choose another --sa',
-          exitCode: 1,
-        });
-      }
-      const annotations: Record<string, string> = {};
-      for (const [k, v] of Object.entries(want.annotations ?? {})) if (id.owned.includes(k) && have.annotations?.[k] !== v) annotations[k] = v;
-      // Labels are added only where absent: another tool's app.kubernetes.io/managed-by (Helm, say) stays.
-      const labels: Record<string, string> = {};
-      for (const [k, v] of Object.entries(want.labels ?? {})) if (have.labels?.[k] === undefined) labels[k] = v;
-      const patch: Meta = {};
-      if (Object.keys(annotations).length > 0) patch.annotations = annotations;
-      if (Object.keys(labels).length > 0) patch.labels = labels;
-      const resource = saResource(req.namespace, req.serviceAccount);
-      if (Object.keys(patch).length === 0) return [{ phase: 'service-account', action: 'noop', resource, desired: { metadata: { annotations: pick(want.annotations, id.owned) } } }];
-      return [{ phase: 'service-account', action: 'update', resource, desired: { metadata: patch } }];
-    },
+    plan: (req, ctx) => compute(req, ctx, true),
     async apply(step, req, ctx) {
       const kube = ctx.kube!;
       if (step.phase === 'namespace') return kube.createNamespace(req.namespace);
-      if (step.action === 'create') return kube.createServiceAccount(req.namespace, step.desired);
-      return kube.patchServiceAccount(req.namespace, req.serviceAccount, step.desired);
+      // Computed again now: the cloud identity the annotations name may have been created meanwhile,
+      // and the ServiceAccount may have changed since the plan was read.
+      for (const s of await compute(req, ctx, false)) {
+        if (s.action === 'create') await kube.createServiceAccount(req.namespace, s.desired);
+        else if (s.action === 'update') await kube.patchServiceAccount(req.namespace, req.serviceAccount, s.desired);
+      }
     },
   };
-}
-
-function pick(o: Record<string, string> | undefined, keys: string[]): Record<string, string> {
-  return Object.fromEntries(Object.entries(o ?? {}).filter(([k]) => keys.includes(k)));
 }
 
 /**
@@ -111,7 +125,7 @@ export function serviceAccountTeardownPhase<R extends CommonRequest, C extends S
       const have = meta(existing);
       const id = identity(req);
       const current = have.annotations?.[id.key];
-      if (current !== undefined && current !== id.value) {
+      if (current !== undefined && id.value !== undefined && current !== id.value) {
         return [{ phase: 'service-account', action: 'noop', resource, desired: {}, note: `annotated ${id.key}: ${current}, another identity; left alone` }];
       }
       if (have.annotations?.[CREATED_ANNOTATION] === 'true') {

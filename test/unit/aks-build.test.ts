@@ -39,28 +39,35 @@ describe('aks federated credential', () => {
 
 describe('aks role assignments', () => {
   const ra = { role: 'acdd72a7-3385-48ef-bd42-f606fba81ae7', scope: `/subscriptions/${SUB}/resourceGroups/rg` };
+  const PRINCIPAL = '44444444-4444-4444-4444-444444444444';
 
-  it('turns a role GUID into a definition id and names the principal type', () => {
-    const { desired, pending } = buildRoleAssignment(req({ principalId: '44444444-4444-4444-4444-444444444444' }), ra);
+  it('turns a role GUID into a definition id, names the principal type and marks the assignment as wid\'s', () => {
+    const { resource, desired, pending } = buildRoleAssignment(req({ principalId: PRINCIPAL }), ra);
     expect(desired.properties).toEqual({
       roleDefinitionId: `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7`,
-      principalId: '44444444-4444-4444-4444-444444444444',
+      principalId: PRINCIPAL,
       principalType: 'ServicePrincipal',
+      description: 'workload identity [managed by wid]',
     });
+    expect(resource).toBe(`${ra.scope}/providers/Microsoft.Authorization/roleAssignments/${desired.name}`);
     expect(pending).toEqual({});
   });
 
   it('marks what only the cloud can tell as pending', () => {
-    const { desired, pending } = buildRoleAssignment(req(), { role: 'Key Vault Secrets User', scope: ra.scope });
-    expect(desired.properties).toEqual({ principalType: 'ServicePrincipal' });
-    expect(Object.keys(pending)).toEqual(['properties.roleDefinitionId', 'properties.principalId']);
+    const { resource, desired, pending } = buildRoleAssignment(req(), { role: 'Key Vault Secrets User', scope: ra.scope });
+    expect(desired.properties).toEqual({ principalType: 'ServicePrincipal', description: 'workload identity [managed by wid]' });
+    expect(Object.keys(pending)).toEqual(['properties.roleDefinitionId', 'properties.principalId', 'name']);
+    expect(resource).toBe(`${ra.scope}/providers/Microsoft.Authorization/roleAssignments`);
   });
 
-  it('names assignments deterministically, per scope and role', () => {
-    const a = roleAssignmentName(req(), ra);
+  it('names assignments deterministically from scope, principal and role', () => {
+    const def = `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7`;
+    const a = roleAssignmentName(ra.scope, PRINCIPAL, def);
     expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(roleAssignmentName(req(), ra)).toBe(a);
-    expect(roleAssignmentName(req(), { ...ra, scope: `/subscriptions/${SUB}` })).not.toBe(a);
+    // Case and the definition id's scope prefix do not change it: ARM treats them as the same.
+    expect(roleAssignmentName(ra.scope.toUpperCase(), PRINCIPAL, `/providers/Microsoft.Authorization/roleDefinitions/ACDD72A7-3385-48EF-BD42-F606FBA81AE7`)).toBe(a);
+    expect(roleAssignmentName(`/subscriptions/${SUB}`, PRINCIPAL, def)).not.toBe(a);
+    expect(roleAssignmentName(ra.scope, '55555555-5555-5555-5555-555555555555', def)).not.toBe(a);
   });
 });
 

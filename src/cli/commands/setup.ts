@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import { buildOfflinePlan } from '../../core/engine.js';
 import { UsageError } from '../../core/errors.js';
-import type { LivePhase, ProviderModule } from '../../core/phase.js';
+import type { KubeObject, LivePhase, ProviderModule } from '../../core/phase.js';
 import type { Plan, Provider } from '../../core/plan.js';
 import type { SetupRequest } from '../../core/request.js';
 import { loadTemplates, renderManifests, TEMPLATE_FILES, type Templates } from '../../kube/manifests.js';
@@ -21,6 +21,7 @@ import type { IO } from '../io.js';
 import { runLive } from '../live.js';
 import { buildRequest, runOptions, type RawOptions, type RunOptions } from '../request.js';
 import { styleFor } from '../style.js';
+import { aksLive } from './aks-live.js';
 import { eksLive } from './eks-live.js';
 
 const EXAMPLES: Record<Provider, string[]> = {
@@ -31,6 +32,7 @@ const EXAMPLES: Record<Provider, string[]> = {
     'wid setup eks --sa app --issuer https://oidc.example.com --account-id 111122223333 --inject --region us-west-2 --dry-run --out manifests/',
   ],
   aks: [
+    'wid setup aks --cluster prod -g my-rg --sa my-sa --identity my-id --role "Storage Blob Data Reader" --scope /subscriptions/SUB/resourceGroups/my-rg',
     'wid setup aks --sa my-sa --issuer https://westeurope.oic.prod-aks.azure.com/TENANT/ISSUER/ --subscription SUB -g my-rg --identity my-id \\\n      --client-id CLIENT --tenant-id TENANT --role "Storage Blob Data Reader" --scope /subscriptions/SUB/resourceGroups/my-rg --dry-run',
   ],
   gke: [
@@ -63,17 +65,22 @@ function eksCommand(): Command {
 }
 
 function aksCommand(): Command {
-  return serviceAccountOptions(new Command('aks').description('Azure workload identity: managed identity and federated credential'))
-    .option('--issuer <url>', 'the cluster\'s OIDC issuer URL, byte for byte (AKS issuers end in "/")')
-    .option('--subscription <id>', 'subscription id of the managed identity (default: $AZURE_SUBSCRIPTION_ID)')
-    .option('-g, --resource-group <name>', 'resource group of the managed identity')
+  const cmd = serviceAccountOptions(new Command('aks').description('Azure workload identity: managed identity, federated credential, role assignments'))
+    .option('--cluster <name>', 'AKS cluster to read the issuer from, and to apply to')
+    .option('-g, --resource-group <name>', 'resource group of the cluster (offline: of the managed identity)')
+    .option('--subscription <id>', 'subscription id (default: $AZURE_SUBSCRIPTION_ID)')
     .option('--identity <name>', 'user-assigned managed identity name')
-    .option('--client-id <guid>', 'the identity\'s client id (SA annotation)')
-    .option('--tenant-id <guid>', 'the identity\'s tenant id (SA annotation)')
-    .option('--principal-id <guid>', 'the identity\'s principal (object) id, for role assignments')
-    .option('--location <location>', 'Azure region of the managed identity')
+    .option('--identity-resource-group <name>', 'resource group of the managed identity (default: the cluster\'s)')
+    .option('--location <location>', 'Azure region for a new managed identity (default: the cluster\'s)')
     .option('--role <role>', 'role name, GUID or definition id to assign (repeatable, pairs with --scope)', collect)
-    .option('--scope <scope>', 'resource id the --role at the same position is assigned on (repeatable)', collect);
+    .option('--scope <scope>', 'resource id the --role at the same position is assigned on (repeatable)', collect)
+    .option('--create-namespace', 'create the namespace when it does not exist')
+    .option('--override', 'repoint a ServiceAccount already annotated with another client id')
+    .option('--issuer <url>', 'offline (no --cluster): the cluster\'s OIDC issuer URL, byte for byte (AKS issuers end in "/")')
+    .option('--client-id <guid>', 'offline: the identity\'s client id (SA annotation)')
+    .option('--tenant-id <guid>', 'offline: the identity\'s tenant id (SA annotation)')
+    .option('--principal-id <guid>', 'offline: the identity\'s principal (object) id, for role assignments');
+  return kubeOptions(cmd);
 }
 
 function gkeCommand(): Command {
@@ -103,13 +110,15 @@ export async function runSetup(provider: Provider, raw: RawOptions, io: IO, fact
   const run = runOptions(raw);
   if (run.out !== undefined) checkOutDir(run.out, Object.values(TEMPLATE_FILES));
   if (provider === 'eks' && raw.cluster !== undefined) return runEksSetup(raw, run, io, factory);
+  if (provider === 'aks' && raw.cluster !== undefined) return runAksSetup(raw, run, io, factory);
   if (!run.dryRun) {
+    const live = provider !== 'gke';
     throw new UsageError(
       'WID_E_APPLY_UNAVAILABLE',
-      provider === 'eks'
+      live
         ? 'applying needs the cluster lookup: pass --cluster NAME to read the cluster and apply; without it wid can only plan (--dry-run)'
         : `applying needs the cluster lookup (--cluster), which wid does not have yet for ${provider}; it can only plan offline`,
-      { flag: provider === 'eks' ? '--cluster' : '--dry-run', hint: 'add --dry-run to print the plan and manifests without changing anything' },
+      { flag: live ? '--cluster' : '--dry-run', hint: 'add --dry-run to print the plan and manifests without changing anything' },
     );
   }
   const req = await buildRequest(provider, io, raw);
@@ -125,7 +134,7 @@ async function runEksSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Fa
   const existing = await ctx.aws.getRole(req.roleName);
   if (existing) req.existingRoleArn = existing.arn;
   const manifests = renderManifests(eks, req, templates);
-  ctx.serviceAccount = manifests[0];
+  ctx.serviceAccount = () => manifests[0]!;
   ctx.createNamespace = raw.createNamespace === true;
   ctx.override = raw.override === true;
   await runLive(
@@ -136,11 +145,39 @@ async function runEksSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Fa
       phases: eks.phases.map(live),
       req,
       ctx,
-      manifests,
+      manifests: () => manifests,
       afterApply: [
         ...(run.out === undefined ? [] : [`The cluster was left alone (--out): apply the manifests with kubectl apply -f ${run.out}`]),
         `Pods already running as ${req.namespace}/${req.serviceAccount} keep their old credentials until restarted, e.g. kubectl rollout restart deployment -n ${req.namespace} NAME.`,
         'IAM changes can take a few seconds to reach STS.',
+      ],
+    },
+    run,
+    io,
+  );
+}
+
+async function runAksSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Factory): Promise<void> {
+  const templates = loadTemplates('aks', run.templates);
+  const { req, ctx } = await aksLive(raw, io, factory, { kube: run.out === undefined });
+  // Rendered on demand: a new identity's client id is known only once it has been created.
+  const manifests = (): KubeObject[] => renderManifests(aks, req, templates);
+  ctx.serviceAccount = () => manifests()[0]!;
+  ctx.createNamespace = raw.createNamespace === true;
+  ctx.override = raw.override === true;
+  await runLive(
+    {
+      mode: 'setup',
+      provider: 'aks',
+      binding: aks.binding(req),
+      phases: aks.phases.map(live),
+      req,
+      ctx,
+      manifests,
+      afterApply: [
+        ...(run.out === undefined ? [] : [`The cluster was left alone (--out): apply the manifests with kubectl apply -f ${run.out}`]),
+        'A new federated credential can take a minute or two to reach Entra ID (token requests fail with AADSTS70021 until then); role assignments up to ten minutes.',
+        `Pods already running as ${req.namespace}/${req.serviceAccount} keep their old identity until restarted, e.g. kubectl rollout restart deployment -n ${req.namespace} NAME; pods need the label azure.workload.identity/use: "true".`,
       ],
     },
     run,

@@ -4,12 +4,14 @@
  */
 import { Command } from 'commander';
 import { subject } from '../../core/naming.js';
+import { aks, aksTeardownPhases } from '../../providers/aks/phases.js';
 import { eksTeardownPhases } from '../../providers/eks/phases.js';
 import type { Factory } from '../factory.js';
-import { awsOptions, examples, kubeOptions, runFlags, serviceAccountOptions } from '../flags.js';
+import { awsOptions, collect, examples, kubeOptions, runFlags, serviceAccountOptions } from '../flags.js';
 import type { IO } from '../io.js';
 import { runLive } from '../live.js';
 import { runOptions, type RawOptions } from '../request.js';
+import { aksLive } from './aks-live.js';
 import { eksLive } from './eks-live.js';
 
 export function teardownCommand(io: IO, factory: Factory): Command {
@@ -41,7 +43,7 @@ export function teardownCommand(io: IO, factory: Factory): Command {
           phases: eksTeardownPhases,
           req,
           ctx,
-          manifests: [],
+          manifests: () => [],
           afterApply: [`Pods already running as ${req.namespace}/${req.serviceAccount} keep their credentials until restarted.`],
         },
         run,
@@ -49,5 +51,37 @@ export function teardownCommand(io: IO, factory: Factory): Command {
       );
     });
   teardown.addCommand(eksCmd);
+
+  const aksCmd = serviceAccountOptions(new Command('aks').description('remove the federated credential, wid\'s role assignments and ServiceAccount annotations'))
+    .requiredOption('--cluster <name>', 'AKS cluster the setup was made for')
+    .option('-g, --resource-group <name>', 'resource group of the cluster')
+    .option('--subscription <id>', 'subscription id (default: $AZURE_SUBSCRIPTION_ID)')
+    .option('--identity <name>', 'user-assigned managed identity name')
+    .option('--identity-resource-group <name>', 'resource group of the managed identity (default: the cluster\'s)')
+    .option('--role <role>', 'only remove wid\'s assignment of this role (repeatable, pairs with --scope; default: every assignment wid made)', collect)
+    .option('--scope <scope>', 'the scope of the --role at the same position (repeatable)', collect)
+    .option('--delete-identity', 'also delete the managed identity when wid created it and it holds no other credential');
+  runFlags(kubeOptions(aksCmd), { out: false })
+    .addHelpText('after', examples(['wid teardown aks --cluster prod -g my-rg --sa my-sa --identity my-id --dry-run', 'wid teardown aks --cluster prod -g my-rg --sa my-sa --identity my-id --delete-identity --yes']))
+    .action(async (raw: RawOptions) => {
+      const run = runOptions(raw);
+      const { req, ctx } = await aksLive(raw, io, factory, { kube: true });
+      ctx.deleteIdentity = raw.deleteIdentity === true;
+      await runLive(
+        {
+          mode: 'teardown',
+          provider: 'aks',
+          binding: aks.binding(req),
+          phases: aksTeardownPhases,
+          req,
+          ctx,
+          manifests: () => [],
+          afterApply: [`Pods already running as ${req.namespace}/${req.serviceAccount} keep their tokens until they expire or the pods restart.`],
+        },
+        run,
+        io,
+      );
+    });
+  teardown.addCommand(aksCmd);
   return teardown;
 }
