@@ -3,10 +3,11 @@
  */
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = join(ROOT, 'bin', 'wid.js');
+const GUARD = join(ROOT, 'test', 'helpers', 'loopback-guard.mjs');
 
 export interface WidResult {
   code: number | null;
@@ -24,6 +25,8 @@ export function baseEnv(home: string): Record<string, string> {
     METADATA_SERVER_DETECTION: 'none',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     NO_COLOR: '1',
+    // Every connection beyond the loopback fails and is reported (see loopback-guard.mjs).
+    NODE_OPTIONS: `--import=${pathToFileURL(GUARD).href}`,
   };
 }
 
@@ -38,7 +41,9 @@ export function wid(args: string[], env: Record<string, string>, input?: string)
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      // A test's wid must never reach past 127.0.0.1; the guard reports any attempt.
+      if (stderr.includes('wid-test: blocked connection')) reject(new Error(`wid tried to leave 127.0.0.1:\n${stderr}`));
+      else resolve({ code, stdout, stderr });
     });
     child.stdin.end(input ?? '');
   });

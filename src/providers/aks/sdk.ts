@@ -53,8 +53,18 @@ const PERMISSION: Record<string, string> = {
   'roleAssignments.deleteById': 'Microsoft.Authorization/roleAssignments/delete',
 };
 
+/** @azure/identity's sign-in failures; some carry a statusCode, so they are told apart by name first. */
+const SIGN_IN_ERRORS = ['CredentialUnavailableError', 'AggregateAuthenticationError', 'AuthenticationError', 'AuthenticationRequiredError'];
+
 function toCloudError(operation: string, e: unknown): never {
   if (e instanceof CloudError) throw e;
+  if (e instanceof Error && SIGN_IN_ERRORS.includes(e.name)) {
+    throw new CloudError('azure', operation, e.name, e.message.split('\n')[0] ?? e.message, {
+      message: `signing in to Azure failed: ${e.name}: ${e.message.split('\n')[0] ?? e.message}`,
+      hint: 'sign in to Azure: az login (or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE for a service principal)',
+      cause: e,
+    });
+  }
   if (isRestError(e)) {
     const { code, message } = armError(e);
     let hint: string | undefined;
@@ -63,12 +73,6 @@ function toCloudError(operation: string, e: unknown): never {
     else if (code === 'SubscriptionNotFound') hint = 'check --subscription (az account list -o table)';
     else if (e.statusCode === 429) hint = 'Azure throttled the request after retries; wait a minute and run the same command again';
     throw new CloudError('azure', operation, code, message, { ...(e.statusCode === undefined ? {} : { status: e.statusCode }), ...(hint === undefined ? {} : { hint }), cause: e });
-  }
-  if (e instanceof Error && (e.name === 'CredentialUnavailableError' || e.name === 'AggregateAuthenticationError' || e.name === 'AuthenticationError')) {
-    throw new CloudError('azure', operation, e.name, e.message.split('\n')[0] ?? e.message, {
-      hint: 'sign in to Azure: az login (or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE for a service principal)',
-      cause: e,
-    });
   }
   throw e;
 }
