@@ -8,10 +8,13 @@ import type { AwsApi } from '../providers/eks/client.js';
 import type { AwsOptions } from '../providers/eks/sdk.js';
 import type { AzureApi } from '../providers/aks/client.js';
 import type { AzureOptions } from '../providers/aks/sdk.js';
+import type { GcpApi } from '../providers/gke/client.js';
+import type { GcpOptions } from '../providers/gke/sdk.js';
 
 export interface Factory {
   aws(opts: AwsOptions): Promise<AwsApi>;
   azure(opts: AzureOptions): Promise<AzureApi>;
+  gcp(opts: GcpOptions): Promise<GcpApi>;
   kube(opts: KubeOptions): Promise<KubeApi>;
 }
 
@@ -23,5 +26,6 @@ export const defaultFactory: Factory = {
     return (await import('../providers/eks/sdk.js')).createAwsApi(opts);
   },
   azure: async (opts) => (await import('../providers/aks/sdk.js')).createAzureApi(opts),
+  gcp: async (opts) => (await import('../providers/gke/sdk.js')).createGcpApi(opts),
   kube: async (opts) => (await import('../kube/sdk.js')).createKubeApi(opts),
 };

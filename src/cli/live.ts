@@ -27,6 +27,8 @@ export interface LiveRun<R, C> {
   manifests: () => KubeObject[];
   /** Said after a setup that changed something (e.g. restart running pods). */
   afterApply?: string[];
+  /** Valid but likely wrong (e.g. a node pool without the GKE metadata server); said after the plan. */
+  warnings?: string[];
 }
 
 export async function runLive<R, C>(live: LiveRun<R, C>, run: RunOptions, io: IO): Promise<void> {
@@ -42,6 +44,7 @@ export async function runLive<R, C>(live: LiveRun<R, C>, run: RunOptions, io: IO
     manifests: live.manifests(),
   };
   if (run.output === 'text') io.err(planText(plan, style, live.mode === 'teardown' ? 'Teardown' : 'Plan'));
+  for (const w of live.warnings ?? []) io.err(`${style.warn('warning:')} ${w}\n`);
   const todo = changes(plan.steps);
 
   const finish = (message: string): void => {

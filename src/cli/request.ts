@@ -58,6 +58,7 @@ export interface RawOptions {
   deleteOidcProvider?: boolean;
   identityResourceGroup?: string;
   deleteIdentity?: boolean;
+  deleteGsa?: boolean;
 }
 
 export const OUTPUT_FORMATS = ['text', 'json', 'yaml'] as const;
@@ -300,7 +301,15 @@ export async function aksRequest(io: IO, o: RawOptions, lookup?: (subscription: 
   };
 }
 
-export async function gkeRequest(io: IO, o: RawOptions): Promise<GkeRequest> {
+/** What a live GKE run reads instead of taking flags. */
+export interface GkeClusterFacts {
+  workloadPool: string;
+  /** Direct mode only. */
+  projectNumber?: string;
+}
+
+/** The GKE flags that need no prompt and no cloud read, validated (run again by gkeRequest; pure). */
+export function gkeFlags(o: RawOptions) {
   if (o.inject === true) {
     throw new UsageError('WID_E_INPUT_CONFLICT', '--inject does not apply to gke: GKE hands out tokens from its metadata server, so there is no projected token to inject', { flag: '--inject' });
   }
@@ -308,18 +317,68 @@ export async function gkeRequest(io: IO, o: RawOptions): Promise<GkeRequest> {
   if (mode === 'direct' && o.gsa !== undefined) {
     throw new UsageError('WID_E_INPUT_CONFLICT', '--gsa cannot be used with --mode direct: direct mode grants roles to the Kubernetes ServiceAccount itself', { flag: '--gsa', hint: 'drop --gsa, or use --mode gsa' });
   }
-  const issuer = optional(o.issuer, (x) => v.issuer('--issuer', x));
-  const c = await common(io, o);
-  const project = await need(io, '--project', 'the Google Cloud project id', o.project, (x) => v.gcpProjectId('--project', x));
-  const workloadPool = v.workloadPool('--workload-pool', o.workloadPool ?? defaultWorkloadPool(project));
-  const roles = dedupe((o.role ?? []).map((x) => v.gcpRole('--role', x)));
-  const projectNumber = optional(o.projectNumber, (x) => v.gcpProjectNumber('--project-number', x));
-  if (mode === 'gsa') {
-    const gsa = await need(io, '--gsa', 'the Google service account (email or short name)', o.gsa, (x) => v.gsa('--gsa', x, project));
-    return { provider: 'gke', ...c, ...(issuer === undefined ? {} : { issuer }), project, mode, gsa, ...(projectNumber === undefined ? {} : { projectNumber }), workloadPool, roles };
+  const cluster = o.cluster;
+  if (cluster !== undefined) {
+    if (cluster.trim() === '') throw new UsageError('WID_E_INPUT_INVALID', '--cluster "" is invalid: expected a GKE cluster name', { flag: '--cluster' });
+    for (const [flag, value, why] of [
+      ['--workload-pool', o.workloadPool, 'the cluster supplies it'],
+      ['--issuer', o.issuer, 'the cluster supplies it'],
+      ['--project-number', o.projectNumber, 'the project supplies it'],
+    ] as const) {
+      if (value !== undefined) throw new UsageError('WID_E_INPUT_CONFLICT', `${flag} cannot be used with --cluster: ${why}`, { flag, hint: `drop ${flag}, or drop --cluster to plan offline` });
+    }
+  } else if (o.location !== undefined) {
+    throw new UsageError('WID_E_INPUT_CONFLICT', '--location needs --cluster: it is the cluster\'s location', { flag: '--location' });
   }
-  const number = await need(io, '--project-number', 'the project number (direct mode names the principal by it)', projectNumber, (x) => v.gcpProjectNumber('--project-number', x));
-  return { provider: 'gke', ...c, ...(issuer === undefined ? {} : { issuer }), project, mode, projectNumber: number, workloadPool, roles };
+  v.namespace('--namespace', o.namespace);
+  if (o.sa !== undefined) v.serviceAccountName('--sa', o.sa);
+  return {
+    mode,
+    cluster,
+    location: optional(o.location, (x) => v.gcpLocation('--location', x)),
+    issuer: optional(o.issuer, (x) => v.issuer('--issuer', x)),
+    roles: dedupe((o.role ?? []).map((x) => v.gcpRole('--role', x))),
+    projectNumber: optional(o.projectNumber, (x) => v.gcpProjectNumber('--project-number', x)),
+    project: optional(o.project, (x) => v.gcpProjectId('--project', x)),
+    workloadPool: optional(o.workloadPool, (x) => v.workloadPool('--workload-pool', x)),
+  };
+}
+
+/**
+ * GKE: offline, everything from flags; live (--cluster), the pool from the cluster and (direct mode)
+ * the project number from Resource Manager. The project: --project, else gcloud's
+ * CLOUDSDK_CORE_PROJECT, else GOOGLE_CLOUD_PROJECT.
+ */
+export async function gkeRequest(io: IO, o: RawOptions, lookup?: (project: string, location: string, cluster: string, mode: 'gsa' | 'direct') => Promise<GkeClusterFacts>): Promise<GkeRequest> {
+  const f = gkeFlags(o);
+  const c = await common(io, o);
+  const projectGiven = o.project ?? io.env.CLOUDSDK_CORE_PROJECT ?? io.env.GOOGLE_CLOUD_PROJECT;
+  const project = await need(io, '--project', 'the Google Cloud project id', projectGiven, (x) => v.gcpProjectId('--project', x));
+  const gsa = f.mode === 'gsa' ? await need(io, '--gsa', 'the Google service account (email or short name)', o.gsa, (x) => v.gsa('--gsa', x, project)) : undefined;
+  if (f.cluster !== undefined) {
+    const location = await need(io, '--location', 'the cluster\'s location (region or zone)', o.location, (x) => v.gcpLocation('--location', x));
+    if (!lookup) throw new Error('gkeRequest: --cluster needs a lookup');
+    const facts = await lookup(project, location, f.cluster, f.mode);
+    return {
+      provider: 'gke',
+      ...c,
+      cluster: f.cluster,
+      location,
+      // GKE's issuer for this cluster (what its tokens carry as iss).
+      issuer: `https://container.googleapis.com/v1/projects/${project}/locations/${location}/clusters/${f.cluster}`,
+      project,
+      mode: f.mode,
+      ...(gsa === undefined ? {} : { gsa }),
+      ...(facts.projectNumber === undefined ? {} : { projectNumber: facts.projectNumber }),
+      workloadPool: facts.workloadPool,
+      roles: f.roles,
+    };
+  }
+  const workloadPool = f.workloadPool ?? v.workloadPool('--workload-pool', defaultWorkloadPool(project));
+  const base = { provider: 'gke' as const, ...c, ...(f.issuer === undefined ? {} : { issuer: f.issuer }), project, workloadPool, roles: f.roles };
+  if (f.mode === 'gsa') return { ...base, mode: 'gsa', gsa: gsa!, ...(f.projectNumber === undefined ? {} : { projectNumber: f.projectNumber }) };
+  const number = await need(io, '--project-number', 'the project number (direct mode names the principal by it)', f.projectNumber, (x) => v.gcpProjectNumber('--project-number', x));
+  return { ...base, mode: 'direct', projectNumber: number };
 }
 
 export function buildRequest(provider: SetupRequest['provider'], io: IO, o: RawOptions): Promise<SetupRequest> {

@@ -55,6 +55,9 @@ export interface AksRequest extends CommonRequest {
 
 export interface GkeRequest extends CommonRequest {
   provider: 'gke';
+  /** Live runs: the GKE cluster (and its location) the workload pool is read from. */
+  cluster?: string;
+  location?: string;
   issuer?: string;
   project: string;
   mode: 'gsa' | 'direct';

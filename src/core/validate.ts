@@ -187,6 +187,11 @@ export function gcpRole(flag: string, v: string): string {
     'a role looks like roles/storage.objectViewer, projects/PROJECT/roles/NAME or organizations/ORG/roles/NAME');
 }
 
+/** A GCP region or zone, such as europe-west1 or us-central1-a. */
+export function gcpLocation(flag: string, v: string): string {
+  return check(flag, v, /^[a-z]+(-[a-z]+)+\d+(-[a-z])?$/.test(v), 'a location is a region or zone such as europe-west1 or us-central1-a');
+}
+
 export function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(v)) fail(flag, v, `expected one of ${allowed.join(', ')}`);
   return v as T;

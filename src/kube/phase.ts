@@ -32,6 +32,11 @@ export interface SaIdentity {
   pendingFrom?: string;
   /** Every annotation wid sets for this provider (removed again by teardown). */
   owned: string[];
+  /**
+   * When set, the annotation must be absent (its value is undefined and none is pending): this says
+   * why, and --override removes it.
+   */
+  conflict?: string;
 }
 
 type Meta = { annotations?: Record<string, string>; labels?: Record<string, string> };
@@ -73,19 +78,21 @@ export function serviceAccountSetupPhase<R extends CommonRequest, C extends Serv
     const have = meta(existing);
     const current = have.annotations?.[id.key];
     if (current !== undefined && current !== id.value && !ctx.override) {
-      const wanted = id.value ?? `the ${id.pendingFrom ?? 'new identity'}`;
-      throw new WidError('WID_E_KUBE_SA_CONFLICT', `ServiceAccount ${req.namespace}/${req.serviceAccount} is annotated ${id.key}: ${current}, not ${wanted}`, {
+      const wanted = id.conflict !== undefined ? id.conflict : `not ${id.value ?? `the ${id.pendingFrom ?? 'new identity'}`}`;
+      throw new WidError('WID_E_KUBE_SA_CONFLICT', `ServiceAccount ${req.namespace}/${req.serviceAccount} is annotated ${id.key}: ${current}, ${wanted}`, {
         hint: 'pass --override to point it at the new identity (running pods keep the old one until restarted), or choose another --sa',
         exitCode: 1,
       });
     }
     const annotations: Record<string, string> = {};
     for (const [k, v] of Object.entries(want.annotations ?? {})) if (id.owned.includes(k) && have.annotations?.[k] !== v) annotations[k] = v;
+    // An annotation that must be absent (and was overridden) is removed: null deletes in a merge patch.
+    const removals: Record<string, null> = id.conflict !== undefined && current !== undefined ? { [id.key]: null } : {};
     // Labels are added only where absent: another tool's app.kubernetes.io/managed-by (Helm, say) stays.
     const labels: Record<string, string> = {};
     for (const [k, v] of Object.entries(want.labels ?? {})) if (have.labels?.[k] === undefined) labels[k] = v;
-    const patch: Meta = {};
-    if (Object.keys(annotations).length > 0) patch.annotations = annotations;
+    const patch: { annotations?: Record<string, string | null>; labels?: Record<string, string> } = {};
+    if (Object.keys(annotations).length + Object.keys(removals).length > 0) patch.annotations = { ...annotations, ...removals };
     if (Object.keys(labels).length > 0) patch.labels = labels;
     if (Object.keys(patch).length === 0 && !pending) {
       return [{ phase: 'service-account', action: 'noop', resource, desired: { metadata: { annotations: pick(want.annotations, id.owned) } } }];

@@ -23,6 +23,7 @@ import { buildRequest, runOptions, type RawOptions, type RunOptions } from '../r
 import { styleFor } from '../style.js';
 import { aksLive } from './aks-live.js';
 import { eksLive } from './eks-live.js';
+import { gkeLive } from './gke-live.js';
 
 const EXAMPLES: Record<Provider, string[]> = {
   eks: [
@@ -36,6 +37,8 @@ const EXAMPLES: Record<Provider, string[]> = {
     'wid setup aks --sa my-sa --issuer https://westeurope.oic.prod-aks.azure.com/TENANT/ISSUER/ --subscription SUB -g my-rg --identity my-id \\\n      --client-id CLIENT --tenant-id TENANT --role "Storage Blob Data Reader" --scope /subscriptions/SUB/resourceGroups/my-rg --dry-run',
   ],
   gke: [
+    'wid setup gke --cluster prod --location europe-west1 --project my-project --sa my-ksa --role roles/storage.objectViewer',
+    'wid setup gke --cluster prod --location europe-west1 --project my-project --sa my-ksa --gsa my-gsa --role roles/storage.objectViewer --dry-run',
     'wid setup gke --sa my-ksa --project my-project --project-number 123456789012 --role roles/storage.objectViewer --dry-run',
     'wid setup gke --sa my-ksa --project my-project --gsa my-gsa --role roles/storage.objectViewer --dry-run -o json',
   ],
@@ -84,14 +87,19 @@ function aksCommand(): Command {
 }
 
 function gkeCommand(): Command {
-  return serviceAccountOptions(new Command('gke').description('GKE workload identity: direct principal grants or a Google service account'))
-    .option('--project <id>', 'Google Cloud project id')
+  const cmd = serviceAccountOptions(new Command('gke').description('GKE workload identity: direct principal grants or a Google service account'))
+    .option('--cluster <name>', 'GKE cluster to read the workload pool from, and to apply to')
+    .option('--location <location>', 'the cluster\'s region or zone')
+    .option('--project <id>', 'Google Cloud project id (default: $CLOUDSDK_CORE_PROJECT, else $GOOGLE_CLOUD_PROJECT)')
     .option('--mode <mode>', 'gsa | direct (default: gsa when --gsa is given, else direct)')
     .option('--gsa <email>', 'Google service account to impersonate: email, or a short name in --project')
-    .option('--project-number <number>', 'project number (direct mode names the principal by it)')
-    .option('--workload-pool <pool>', 'workload identity pool (default: PROJECT.svc.id.goog)')
     .option('--role <role>', 'IAM role granted on the project (repeatable)', collect)
-    .option('--issuer <url>', 'the cluster\'s OIDC issuer URL (optional; shown in the plan)');
+    .option('--create-namespace', 'create the namespace when it does not exist')
+    .option('--override', 'repoint a ServiceAccount already annotated with another Google service account')
+    .option('--project-number <number>', 'offline (no --cluster): project number (direct mode names the principal by it)')
+    .option('--workload-pool <pool>', 'offline: workload identity pool (default: PROJECT.svc.id.goog)')
+    .option('--issuer <url>', 'offline: the cluster\'s OIDC issuer URL (optional; shown in the plan)');
+  return kubeOptions(cmd);
 }
 
 export function setupCommand(io: IO, factory: Factory): Command {
@@ -111,15 +119,12 @@ export async function runSetup(provider: Provider, raw: RawOptions, io: IO, fact
   if (run.out !== undefined) checkOutDir(run.out, Object.values(TEMPLATE_FILES));
   if (provider === 'eks' && raw.cluster !== undefined) return runEksSetup(raw, run, io, factory);
   if (provider === 'aks' && raw.cluster !== undefined) return runAksSetup(raw, run, io, factory);
+  if (provider === 'gke' && raw.cluster !== undefined) return runGkeSetup(raw, run, io, factory);
   if (!run.dryRun) {
-    const live = provider !== 'gke';
-    throw new UsageError(
-      'WID_E_APPLY_UNAVAILABLE',
-      live
-        ? 'applying needs the cluster lookup: pass --cluster NAME to read the cluster and apply; without it wid can only plan (--dry-run)'
-        : `applying needs the cluster lookup (--cluster), which wid does not have yet for ${provider}; it can only plan offline`,
-      { flag: live ? '--cluster' : '--dry-run', hint: 'add --dry-run to print the plan and manifests without changing anything' },
-    );
+    throw new UsageError('WID_E_APPLY_UNAVAILABLE', 'applying needs the cluster lookup: pass --cluster NAME to read the cluster and apply; without it wid can only plan (--dry-run)', {
+      flag: '--cluster',
+      hint: 'add --dry-run to print the plan and manifests without changing anything',
+    });
   }
   const req = await buildRequest(provider, io, raw);
   const templates = loadTemplates(provider, run.templates);
@@ -178,6 +183,37 @@ async function runAksSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Fa
         ...(run.out === undefined ? [] : [`The cluster was left alone (--out): apply the manifests with kubectl apply -f ${run.out}`]),
         'A new federated credential can take a minute or two to reach Entra ID (token requests fail with AADSTS70021 until then); role assignments up to ten minutes.',
         `Pods already running as ${req.namespace}/${req.serviceAccount} keep their old identity until restarted, e.g. kubectl rollout restart deployment -n ${req.namespace} NAME; pods need the label azure.workload.identity/use: "true".`,
+      ],
+    },
+    run,
+    io,
+  );
+}
+
+async function runGkeSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Factory): Promise<void> {
+  const templates = loadTemplates('gke', run.templates);
+  const { req, ctx, warnings } = await gkeLive(raw, io, factory, { kube: run.out === undefined });
+  const manifests = renderManifests(gke, req, templates);
+  ctx.serviceAccount = () => manifests[0]!;
+  ctx.createNamespace = raw.createNamespace === true;
+  ctx.override = raw.override === true;
+  if (req.mode === 'direct' && req.projectNumber !== undefined) {
+    warnings.push(`direct mode: to grant roles on other resources (buckets, secrets), name the principal ${ksaPrincipal({ ...req, projectNumber: req.projectNumber })}`);
+  }
+  await runLive(
+    {
+      mode: 'setup',
+      provider: 'gke',
+      binding: gke.binding(req),
+      phases: gke.phases.map(live),
+      req,
+      ctx,
+      manifests: () => manifests,
+      warnings,
+      afterApply: [
+        ...(run.out === undefined ? [] : [`The cluster was left alone (--out): apply the manifests with kubectl apply -f ${run.out}`]),
+        'IAM changes typically take about two minutes to take effect, sometimes seven or more.',
+        `Pods already running as ${req.namespace}/${req.serviceAccount} may keep a cached token until restarted.`,
       ],
     },
     run,

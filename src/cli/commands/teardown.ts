@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { subject } from '../../core/naming.js';
 import { aks, aksTeardownPhases } from '../../providers/aks/phases.js';
 import { eksTeardownPhases } from '../../providers/eks/phases.js';
+import { gke, gkeTeardownPhases } from '../../providers/gke/phases.js';
 import type { Factory } from '../factory.js';
 import { awsOptions, collect, examples, kubeOptions, runFlags, serviceAccountOptions } from '../flags.js';
 import type { IO } from '../io.js';
@@ -13,6 +14,7 @@ import { runLive } from '../live.js';
 import { runOptions, type RawOptions } from '../request.js';
 import { aksLive } from './aks-live.js';
 import { eksLive } from './eks-live.js';
+import { gkeLive } from './gke-live.js';
 
 export function teardownCommand(io: IO, factory: Factory): Command {
   const teardown = new Command('teardown').description('undo a setup for one Kubernetes ServiceAccount');
@@ -83,5 +85,42 @@ export function teardownCommand(io: IO, factory: Factory): Command {
       );
     });
   teardown.addCommand(aksCmd);
+
+  const gkeCmd = serviceAccountOptions(new Command('gke').description('remove the members wid granted, its ServiceAccount annotation, and (optionally) the Google service account'))
+    .requiredOption('--cluster <name>', 'GKE cluster the setup was made for')
+    .option('--location <location>', 'the cluster\'s region or zone')
+    .option('--project <id>', 'Google Cloud project id (default: $CLOUDSDK_CORE_PROJECT, else $GOOGLE_CLOUD_PROJECT)')
+    .option('--mode <mode>', 'gsa | direct, as at setup (default: gsa when --gsa is given, else direct)')
+    .option('--gsa <email>', 'the Google service account of a gsa-mode setup')
+    .option('--role <role>', 'only remove these project roles (repeatable; default: every role the member holds when it is wid\'s alone)', collect)
+    .option('--delete-gsa', 'also delete the Google service account when wid created it and nothing else is bound to it');
+  runFlags(kubeOptions(gkeCmd), { out: false })
+    .addHelpText(
+      'after',
+      examples([
+        'wid teardown gke --cluster prod --location europe-west1 --project my-project --sa my-ksa --dry-run',
+        'wid teardown gke --cluster prod --location europe-west1 --project my-project --sa my-ksa --gsa my-gsa --delete-gsa --yes',
+      ]),
+    )
+    .action(async (raw: RawOptions) => {
+      const run = runOptions(raw);
+      const { req, ctx } = await gkeLive(raw, io, factory, { kube: true });
+      ctx.deleteGsa = raw.deleteGsa === true;
+      await runLive(
+        {
+          mode: 'teardown',
+          provider: 'gke',
+          binding: gke.binding(req),
+          phases: gkeTeardownPhases,
+          req,
+          ctx,
+          manifests: () => [],
+          afterApply: ['IAM changes typically take about two minutes to take effect.'],
+        },
+        run,
+        io,
+      );
+    });
+  teardown.addCommand(gkeCmd);
   return teardown;
 }

@@ -1,0 +1,31 @@
+/**
+ * The request and clients of a live GKE run (setup or teardown): flags are checked first, then the
+ * kubeconfig is loaded, then the cluster (and, in direct mode, the project number) is read.
+ */
+import type { GkeRequest } from '../../core/request.js';
+import { readCluster, type GkeContext } from '../../providers/gke/phases.js';
+import type { Factory } from '../factory.js';
+import type { IO } from '../io.js';
+import { gkeFlags, gkeRequest, type RawOptions } from '../request.js';
+
+export async function gkeLive(raw: RawOptions, io: IO, factory: Factory, opts: { kube: boolean }): Promise<{ req: GkeRequest; ctx: GkeContext; warnings: string[] }> {
+  // Flags, then the kubeconfig and context, then the cloud: bad input fails before any request.
+  gkeFlags(raw);
+  const kube = opts.kube ? await factory.kube({ ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }), ...(raw.context === undefined ? {} : { context: raw.context }) }) : undefined;
+  const env = io.env;
+  const gcp = await factory.gcp({
+    endpoints: {
+      // gcloud's own overrides, so one environment points both gcloud and wid elsewhere.
+      ...(env.CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM ? { iam: env.CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM } : {}),
+      ...(env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER ? { container: env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER } : {}),
+      ...(env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER ? { cloudresourcemanager: env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER } : {}),
+    },
+  });
+  let warnings: string[] = [];
+  const req = await gkeRequest(io, raw, async (project, location, cluster, mode) => {
+    const [facts, projectNumber] = await Promise.all([readCluster(gcp, project, location, cluster), mode === 'direct' ? gcp.getProjectNumber(project) : Promise.resolve(undefined)]);
+    warnings = facts.warnings;
+    return { workloadPool: facts.workloadPool, ...(projectNumber === undefined ? {} : { projectNumber }) };
+  });
+  return { req, ctx: { gcp, ...(kube === undefined ? {} : { kube }) }, warnings };
+}
