@@ -61,6 +61,17 @@ export interface RawOptions {
   deleteGsa?: boolean;
 }
 
+/**
+ * WID_RETRY_DELAY_MS: the base pause of wid's own retries (409 conflicts, IAM read-modify-write
+ * races, a new Google service account not yet visible); doubled on each attempt. Default 1-2 s.
+ */
+export function retryDelay(io: IO): { retryDelayMs?: number } {
+  const raw = io.env.WID_RETRY_DELAY_MS;
+  if (raw === undefined || raw === '') return {};
+  if (!/^\d+$/.test(raw)) throw new UsageError('WID_E_INPUT_INVALID', `WID_RETRY_DELAY_MS ${JSON.stringify(raw)} is invalid: expected a whole number of milliseconds`, { flag: 'WID_RETRY_DELAY_MS' });
+  return { retryDelayMs: Number(raw) };
+}
+
 export const OUTPUT_FORMATS = ['text', 'json', 'yaml'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 

@@ -6,7 +6,7 @@ import type { AksRequest } from '../../core/request.js';
 import { observeIdentity, readCluster, type AksContext } from '../../providers/aks/phases.js';
 import type { Factory } from '../factory.js';
 import type { IO } from '../io.js';
-import { aksFlags, aksRequest, type RawOptions } from '../request.js';
+import { aksFlags, aksRequest, retryDelay, type RawOptions } from '../request.js';
 
 export async function aksLive(raw: RawOptions, io: IO, factory: Factory, opts: { kube: boolean }): Promise<{ req: AksRequest; ctx: AksContext }> {
   // Flags, then the kubeconfig and context, then the cloud: bad input fails before any request.
@@ -19,7 +19,7 @@ export async function aksLive(raw: RawOptions, io: IO, factory: Factory, opts: {
       ...(io.env.AZURE_RESOURCE_MANAGER_ENDPOINT ? { endpoint: io.env.AZURE_RESOURCE_MANAGER_ENDPOINT } : {}),
       ...(io.env.AZURE_AUTHORITY_HOST ? { authorityHost: io.env.AZURE_AUTHORITY_HOST } : {}),
     });
-    ctx = { azure, ...(kube === undefined ? {} : { kube }) };
+    ctx = { azure, ...(kube === undefined ? {} : { kube }), ...retryDelay(io) };
     const c = await readCluster(azure, resourceGroup, cluster);
     return { issuer: c.issuer, location: c.location };
   });

@@ -11,6 +11,11 @@ import { CloudError } from '../../core/errors.js';
 import type { GcpApi, GoogleServiceAccount, IamPolicy } from './client.js';
 
 export interface GcpOptions {
+  /**
+   * The project wid works in. Given to GoogleAuth so it never searches for one: that search runs
+   * gcloud and probes the metadata server (169.254.169.254) even with METADATA_SERVER_DETECTION=none.
+   */
+  project?: string;
   /** Root URLs (scheme://host:port/) per API, for other endpoints; default Google's. */
   endpoints?: { iam?: string; container?: string; cloudresourcemanager?: string };
 }
@@ -93,7 +98,7 @@ function toGsa(sa: iam_v1.Schema$ServiceAccount): GoogleServiceAccount {
 const saName = (email: string): string => `projects/${email.slice(email.indexOf('@') + 1).replace(/\.iam\.gserviceaccount\.com$/, '')}/serviceAccounts/${email}`;
 
 export function createGcpApi(opts: GcpOptions = {}): GcpApi {
-  const auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
+  const auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'], ...(opts.project === undefined ? {} : { projectId: opts.project }) });
   const root = (url: string | undefined): { rootUrl?: string } => (url === undefined ? {} : { rootUrl: url.endsWith('/') ? url : `${url}/` });
   let iamC: iam_v1.Iam | undefined;
   let containerC: container_v1.Container | undefined;
