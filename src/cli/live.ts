@@ -29,6 +29,8 @@ export interface LiveRun<R, C> {
   afterApply?: string[];
   /** Valid but likely wrong (e.g. a node pool without the GKE metadata server); said after the plan. */
   warnings?: string[];
+  /** Worth knowing (e.g. the principal to grant other resources to); said after the plan. */
+  notes?: string[];
 }
 
 export async function runLive<R, C>(live: LiveRun<R, C>, run: RunOptions, io: IO): Promise<void> {
@@ -45,6 +47,7 @@ export async function runLive<R, C>(live: LiveRun<R, C>, run: RunOptions, io: IO
   };
   if (run.output === 'text') io.err(planText(plan, style, live.mode === 'teardown' ? 'Teardown' : 'Plan'));
   for (const w of live.warnings ?? []) io.err(`${style.warn('warning:')} ${w}\n`);
+  for (const n of live.notes ?? []) io.err(`note: ${n}\n`);
   const todo = changes(plan.steps);
 
   const finish = (message: string): void => {

@@ -197,9 +197,10 @@ async function runGkeSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Fa
   ctx.serviceAccount = () => manifests[0]!;
   ctx.createNamespace = raw.createNamespace === true;
   ctx.override = raw.override === true;
-  if (req.mode === 'direct' && req.projectNumber !== undefined) {
-    warnings.push(`direct mode: to grant roles on other resources (buckets, secrets), name the principal ${ksaPrincipal({ ...req, projectNumber: req.projectNumber })}`);
-  }
+  const notes =
+    req.mode === 'direct' && req.projectNumber !== undefined
+      ? [`to grant roles on other resources (buckets, secrets), name the principal ${ksaPrincipal({ ...req, projectNumber: req.projectNumber })}`]
+      : [];
   await runLive(
     {
       mode: 'setup',
@@ -210,6 +211,7 @@ async function runGkeSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Fa
       ctx,
       manifests: () => manifests,
       warnings,
+      notes,
       afterApply: [
         ...(run.out === undefined ? [] : [`The cluster was left alone (--out): apply the manifests with kubectl apply -f ${run.out}`]),
         'IAM changes typically take about two minutes to take effect, sometimes seven or more.',
