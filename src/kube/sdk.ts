@@ -2,7 +2,7 @@
  * KubeApi over @kubernetes/client-node 1.x (2.x needs Node 22). The cluster comes from the kubeconfig:
  * --kubeconfig, else $KUBECONFIG, else ~/.kube/config; --context picks a context.
  */
-import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, ApiException, CoreV1Api, KubeConfig, OpenidApi, PatchStrategy, setHeaderOptions, WellKnownApi } from '@kubernetes/client-node';
 import { CloudError, RuntimeError, UsageError } from '../core/errors.js';
 import type { KubeObject } from '../core/phase.js';
 import type { KubeApi } from './client.js';
@@ -71,6 +71,10 @@ export function createKubeApi(opts: KubeOptions): KubeApi {
     });
   }
   const core = kc.makeApiClient(CoreV1Api);
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  const wellKnown = kc.makeApiClient(WellKnownApi);
+  const openid = kc.makeApiClient(OpenidApi);
+  const parse = (text: unknown): Record<string, unknown> => (typeof text === 'string' ? (JSON.parse(text) as Record<string, unknown>) : ((text ?? {}) as Record<string, unknown>));
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
   async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
@@ -115,5 +119,22 @@ export function createKubeApi(opts: KubeOptions): KubeApi {
       call('delete serviceaccounts', async () => {
         await orAbsent('delete serviceaccounts', () => core.deleteNamespacedServiceAccount({ namespace, name }));
       }),
+    listPods: (namespace) =>
+      call('list pods', async () => ((namespace === undefined ? await core.listPodForAllNamespaces() : await core.listNamespacedPod({ namespace })).items ?? []) as unknown as KubeObject[]),
+    listSecrets: (namespace) =>
+      call('list secrets', async () => ((namespace === undefined ? await core.listSecretForAllNamespaces() : await core.listNamespacedSecret({ namespace })).items ?? []) as unknown as KubeObject[]),
+    listMutatingWebhooks: () => call('list mutatingwebhookconfigurations', async () => ((await admission.listMutatingWebhookConfiguration()).items ?? []) as unknown as KubeObject[]),
+    createToken: (namespace, name, audiences, expirationSeconds) =>
+      call('create serviceaccounts/token', async () => {
+        const tr = await core.createNamespacedServiceAccountToken({
+          namespace,
+          name,
+          body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences, expirationSeconds } },
+        });
+        const exp = tr.status?.expirationTimestamp as unknown;
+        return { token: tr.status?.token ?? '', ...(exp === undefined ? {} : { expiresAt: exp instanceof Date ? exp.toISOString() : String(exp) }) };
+      }),
+    openidConfiguration: () => call('get /.well-known/openid-configuration', async () => parse(await wellKnown.getServiceAccountIssuerOpenIDConfiguration())),
+    jwks: () => call('get /openid/v1/jwks', async () => parse(await openid.getServiceAccountIssuerOpenIDKeyset()) as { keys: Record<string, unknown>[] }),
   };
 }
