@@ -19,6 +19,8 @@ export interface IO {
   prompt(spec: PromptSpec): Promise<string>;
   /** Asks a yes/no question on the terminal; the default answer is no. */
   confirm(message: string): Promise<boolean>;
+  /** Reads stdin to its end; absent where there is no stdin to read. */
+  readStdin?(): Promise<string>;
 }
 
 export function processIO(): IO {
@@ -47,6 +49,11 @@ export function processIO(): IO {
     confirm: async (message) => {
       const { confirm } = await import('@inquirer/prompts');
       return confirm({ message, default: false }, { input: process.stdin, output: process.stderr });
+    },
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+      return Buffer.concat(chunks).toString('utf8');
     },
   };
 }

@@ -4,9 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { WidError, type ExitCode } from '../core/errors.js';
+import { ChecksFailed, WidError, type ExitCode } from '../core/errors.js';
+import { doctorCommand } from './commands/doctor.js';
+import { auditCommand } from './commands/audit.js';
 import { setupCommand } from './commands/setup.js';
 import { teardownCommand } from './commands/teardown.js';
+import { tokenCommand } from './commands/token.js';
 import { defaultFactory, type Factory } from './factory.js';
 import { processIO, type IO } from './io.js';
 import { styleFor } from './style.js';
@@ -29,6 +32,9 @@ export function createProgram(io: IO, factory: Factory = defaultFactory): Comman
     );
   program.addCommand(setupCommand(io, factory));
   program.addCommand(teardownCommand(io, factory));
+  program.addCommand(tokenCommand(io, factory));
+  program.addCommand(auditCommand(io, factory));
+  program.addCommand(doctorCommand(io, factory));
   // Commander copies these settings only to subcommands made with .command(); set them everywhere.
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => {} }).showSuggestionAfterError(true);
@@ -63,6 +69,7 @@ function report(e: unknown, io: IO): ExitCode {
     io.err('hint: run the command with --help for its flags and examples\n');
     return 2;
   }
+  if (e instanceof ChecksFailed) return e.exitCode;
   if (e instanceof WidError) {
     io.err(`${style.error('error:')} ${e.message}\n`);
     if (e.hint) io.err(`hint: ${e.hint}\n`);

@@ -65,3 +65,10 @@ export class CloudError extends WidError {
     this.status = opts.status;
   }
 }
+
+/** One or more checks failed (doctor, token inspect, audit): exit 3. The report has already said which. */
+export class ChecksFailed extends WidError {
+  constructor(message: string) {
+    super('WID_E_CHECKS_FAILED', message, { exitCode: 3 });
+  }
+}

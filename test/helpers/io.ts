@@ -7,8 +7,8 @@ export interface TestIO extends IO {
   prompts: PromptSpec[];
 }
 
-/** String-buffer IO. `answers` feed prompts in order; tty marks all three streams as terminals. */
-export function testIO(opts: { tty?: boolean; answers?: string[]; confirms?: boolean[]; env?: Record<string, string> } = {}): TestIO {
+/** String-buffer IO. `answers` feed prompts in order; tty marks all three streams as terminals; `stdin` is what readStdin returns. */
+export function testIO(opts: { tty?: boolean; answers?: string[]; confirms?: boolean[]; env?: Record<string, string>; stdin?: string } = {}): TestIO {
   const answers = [...(opts.answers ?? [])];
   const confirms = [...(opts.confirms ?? [])];
   const io: TestIO = {
@@ -35,6 +35,7 @@ export function testIO(opts: { tty?: boolean; answers?: string[]; confirms?: boo
       if (c === undefined) throw new Error(`unexpected confirmation: ${message}`);
       return c;
     },
+    ...(opts.stdin === undefined ? {} : { readStdin: async () => opts.stdin as string }),
   };
   return io;
 }

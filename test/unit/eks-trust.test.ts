@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addStatement, grants, policySize, removeSubject, statementGrants, trustsProvider } from '../../src/providers/eks/trust.js';
+import { addStatement, evaluateTrust, grants, policySize, removeSubject, statementGrants, trustsProvider } from '../../src/providers/eks/trust.js';
 
 const P = 'arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/ABC';
 const H = 'oidc.eks.us-west-2.amazonaws.com/id/ABC';
@@ -66,5 +66,33 @@ describe('addStatement and removeSubject', () => {
     expect(policySize({ Statement: [ours] })).toBe(JSON.stringify({ Statement: [ours] }).length);
     expect(trustsProvider({ Statement: [ours] }, P)).toBe(true);
     expect(trustsProvider({ Statement: [other] }, P)).toBe(false);
+  });
+});
+
+describe('evaluateTrust (how IAM judges AssumeRoleWithWebIdentity)', () => {
+  const claims = { sub: SUB, aud: ['sts.amazonaws.com'] };
+  const doc = (cond: Record<string, Record<string, unknown>>) => ({ Statement: [stmt(cond)] });
+
+  it('allows the statement wid writes', () => {
+    expect(evaluateTrust(doc({ StringEquals: { [`${H}:sub`]: SUB, [`${H}:aud`]: 'sts.amazonaws.com' } }), P, H, claims)).toEqual({ allowed: true, statementsForProvider: 1, failures: [] });
+  });
+
+  it('names the condition that fails, with what it wants and what the token has', () => {
+    const v = evaluateTrust(doc({ StringEquals: { [`${H}:sub`]: 'system:serviceaccount:prod:app' } }), P, H, claims);
+    expect(v.allowed).toBe(false);
+    expect(v.failures).toEqual([`StringEquals ${H}:sub: wants "system:serviceaccount:prod:app", the token has "${SUB}"`]);
+  });
+
+  it('handles StringLike, ForAnyValue and ForAllValues, and IfExists', () => {
+    expect(evaluateTrust(doc({ StringLike: { [`${H}:sub`]: 'system:serviceaccount:default:*' } }), P, H, claims).allowed).toBe(true);
+    expect(evaluateTrust(doc({ 'ForAnyValue:StringEquals': { [`${H}:aud`]: ['x', 'sts.amazonaws.com'] } }), P, H, claims).allowed).toBe(true);
+    expect(evaluateTrust(doc({ 'ForAllValues:StringEquals': { [`${H}:aud`]: ['x'] } }), P, H, { sub: SUB, aud: ['sts.amazonaws.com', 'x'] }).allowed).toBe(false);
+    expect(evaluateTrust(doc({ StringEqualsIfExists: { [`${H}:amr`]: 'authenticated' } }), P, H, claims).allowed).toBe(true);
+    expect(evaluateTrust(doc({ StringEquals: { [`${H}:amr`]: 'authenticated' } }), P, H, claims).failures[0]).toContain('no such claim');
+  });
+
+  it('counts only statements for this provider', () => {
+    const v = evaluateTrust({ Statement: [stmt({}, { Principal: { Federated: `${P}-other` } })] }, P, H, claims);
+    expect(v).toEqual({ allowed: false, statementsForProvider: 0, failures: [] });
   });
 });

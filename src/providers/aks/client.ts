@@ -43,6 +43,8 @@ export interface AzureApi {
   /** Throws CloudError (ResourceNotFound, ResourceGroupNotFound …) when the cluster is not there. */
   getCluster(resourceGroup: string, name: string): Promise<AksCluster>;
   getIdentity(resourceGroup: string, name: string): Promise<ManagedIdentity | undefined>;
+  /** Every user-assigned identity in the subscription (all pages). */
+  listIdentities(): Promise<ManagedIdentity[]>;
   createIdentity(resourceGroup: string, name: string, body: { location: string; tags: Record<string, string> }): Promise<ManagedIdentity>;
   deleteIdentity(resourceGroup: string, name: string): Promise<void>;
   /** All of the identity's federated credentials (every page). */

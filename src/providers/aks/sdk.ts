@@ -137,6 +137,12 @@ export function createAzureApi(opts: AzureOptions): AzureApi {
       const i = await orAbsent('userAssignedIdentities.get', () => msi().userAssignedIdentities.get(resourceGroup, name));
       return i === undefined ? undefined : toIdentity(i);
     },
+    listIdentities: () =>
+      call('userAssignedIdentities.listBySubscription', async () => {
+        const out: ManagedIdentity[] = [];
+        for await (const i of msi().userAssignedIdentities.listBySubscription()) out.push(toIdentity(i));
+        return out;
+      }),
     createIdentity: (resourceGroup, name, body) =>
       call('userAssignedIdentities.createOrUpdate', async () => toIdentity(await msi().userAssignedIdentities.createOrUpdate(resourceGroup, name, body))),
     deleteIdentity: (resourceGroup, name) =>

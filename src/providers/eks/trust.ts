@@ -94,3 +94,81 @@ export function policySize(doc: PolicyDocument): number {
 export function trustsProvider(doc: PolicyDocument, providerArn: string): boolean {
   return statements(doc).some((s) => federatedTo(s, providerArn));
 }
+
+/** The claims IAM compares for AssumeRoleWithWebIdentity, keyed `<issuer host+path>:<claim>`. */
+export interface WebIdentityClaims {
+  sub: string;
+  aud: string[];
+}
+
+export interface TrustEvaluation {
+  allowed: boolean;
+  /** Statements that name this provider as Federated principal. */
+  statementsForProvider: number;
+  /** Why each of those statements refuses the token: the condition, what it wants, what the token has. */
+  failures: string[];
+}
+
+function compare(op: string, value: string, wanted: string[]): boolean {
+  switch (op) {
+    case 'StringEquals':
+      return wanted.includes(value);
+    case 'StringNotEquals':
+      return !wanted.includes(value);
+    case 'StringEqualsIgnoreCase':
+      return wanted.some((w) => w.toLowerCase() === value.toLowerCase());
+    case 'StringNotEqualsIgnoreCase':
+      return !wanted.some((w) => w.toLowerCase() === value.toLowerCase());
+    case 'StringLike':
+      return wanted.some((w) => globMatch(w, value));
+    case 'StringNotLike':
+      return !wanted.some((w) => globMatch(w, value));
+    default:
+      return false;
+  }
+}
+
+/** One condition operator block against the token's claims, as IAM evaluates it; returns why it fails. */
+function conditionFails(operator: string, block: Record<string, unknown>, prefix: string, claims: WebIdentityClaims): string | undefined {
+  const m = /^(ForAnyValue:|ForAllValues:)?(.+?)(IfExists)?$/.exec(operator);
+  const set = m?.[1];
+  const op = m?.[2] ?? operator;
+  const ifExists = m?.[3] !== undefined;
+  for (const [key, raw] of Object.entries(block)) {
+    const wanted = asArray(raw).map(String);
+    const claim = key === `${prefix}:sub` ? [claims.sub] : key === `${prefix}:aud` ? claims.aud : undefined;
+    let ok: boolean;
+    if (claim === undefined || claim.length === 0) ok = ifExists || set === 'ForAllValues:';
+    else if (set === 'ForAllValues:') ok = claim.every((v) => compare(op, v, wanted));
+    else if (set === 'ForAnyValue:') ok = claim.some((v) => compare(op, v, wanted));
+    else ok = compare(op, claim[0]!, wanted);
+    if (!ok) {
+      const has = claim === undefined ? 'no such claim' : claim.length === 1 ? JSON.stringify(claim[0]) : JSON.stringify(claim);
+      return `${operator} ${key}: wants ${wanted.length === 1 ? JSON.stringify(wanted[0]) : JSON.stringify(wanted)}, the token has ${has}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Would IAM let this token assume the role? Evaluates each Allow statement for the provider
+ * (Action, Federated principal, every condition), the way IAM does for AssumeRoleWithWebIdentity.
+ * Deny statements are not evaluated; wid never writes them.
+ */
+export function evaluateTrust(doc: PolicyDocument, providerArn: string, prefix: string, claims: WebIdentityClaims): TrustEvaluation {
+  const failures: string[] = [];
+  let forProvider = 0;
+  for (const stmt of statements(doc)) {
+    if (!federatedTo(stmt, providerArn)) continue;
+    forProvider++;
+    if (!allowsWebIdentity(stmt)) {
+      failures.push('a statement for this provider does not Allow sts:AssumeRoleWithWebIdentity');
+      continue;
+    }
+    const cond = (stmt.Condition ?? {}) as Record<string, Record<string, unknown>>;
+    const why = Object.entries(cond).map(([op, block]) => conditionFails(op, block, prefix, claims)).find((x) => x !== undefined);
+    if (why === undefined) return { allowed: true, statementsForProvider: forProvider, failures: [] };
+    failures.push(why);
+  }
+  return { allowed: false, statementsForProvider: forProvider, failures };
+}

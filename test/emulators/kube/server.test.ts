@@ -8,12 +8,23 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import {
+  AdmissionregistrationV1Api,
+  ApiException,
+  CoreV1Api,
+  KubeConfig,
+  OpenidApi,
+  PatchStrategy,
+  setHeaderOptions,
+  WellKnownApi,
+} from '@kubernetes/client-node';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { startKubeEmulator, type KubeEmulator } from './server.js';
 
 let emu: KubeEmulator;
 let dir: string;
 let core: CoreV1Api;
+let kc: KubeConfig;
 
 /** Loads the kubeconfig the emulator wrote, the way wid does (a file named by KUBECONFIG). */
 function clientFor(e: KubeEmulator, file: string): CoreV1Api {
@@ -48,6 +59,8 @@ beforeAll(async () => {
   emu = await startKubeEmulator({ issuer: 'https://oidc.example.test/cluster-1' });
   dir = mkdtempSync(join(tmpdir(), 'kube-emu-'));
   core = clientFor(emu, join(dir, 'kubeconfig'));
+  kc = new KubeConfig();
+  kc.loadFromFile(join(dir, 'kubeconfig'));
 });
 
 afterAll(async () => {
@@ -450,10 +463,10 @@ describe('faults, log, auth, discovery', () => {
     const api = (await (await fetch(`${emu.url}/api`)).json()) as any;
     expect(api).toMatchObject({ kind: 'APIVersions', versions: ['v1'] });
     const v1 = (await (await fetch(`${emu.url}/api/v1`)).json()) as any;
-    expect(v1.resources.map((r: any) => r.name)).toEqual(['namespaces', 'serviceaccounts', 'serviceaccounts/token']);
+    expect(v1.resources.map((r: any) => r.name)).toEqual(['namespaces', 'pods', 'secrets', 'serviceaccounts', 'serviceaccounts/token']);
     const version = (await (await fetch(`${emu.url}/version`)).json()) as any;
     expect(version).toMatchObject({ major: '1', gitVersion: expect.stringMatching(/^v1\.\d+\.\d+$/) });
-    const unknown = await fetch(`${emu.url}/api/v1/namespaces/default/pods`);
+    const unknown = await fetch(`${emu.url}/api/v1/namespaces/default/configmaps`);
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as any).message).toBe('the server could not find the requested resource');
   });
@@ -547,5 +560,316 @@ describe('wire details (raw http)', () => {
     expect(pre.json.message).toMatch(/^Operation cannot be fulfilled on serviceaccounts "a": Precondition failed: ResourceVersion in precondition: 1, ResourceVersion in meta: \d+$/);
     expect((await call('GET', `${SA}/a/token`)).json).toMatchObject({ code: 405, reason: 'MethodNotAllowed' });
     expect(await call('GET', '/nope')).toEqual({ status: 404, json: '404 page not found\n' });
+  });
+});
+
+describe('Pods', () => {
+  it('seedPod stores a realistic running pod; list by serviceAccountName, by label, across namespaces', async () => {
+    const seeded = emu.seedPod({ namespace: 'default', name: 'web', serviceAccountName: 'wid-sa', labels: { app: 'web' }, createdAt: '2026-01-02T03:04:05Z' });
+    emu.seedPod({ namespace: 'default', name: 'other', labels: { app: 'other' } });
+    emu.seedPod({ namespace: 'team-a', name: 'job', serviceAccountName: 'wid-sa', phase: 'Succeeded' });
+    expect(seeded.metadata).toMatchObject({ name: 'web', namespace: 'default', creationTimestamp: '2026-01-02T03:04:05Z' });
+    expect(seeded.metadata.uid).toMatch(/^[0-9a-f-]{36}$/);
+
+    const bySa = await core.listNamespacedPod({ namespace: 'default', fieldSelector: 'spec.serviceAccountName=wid-sa' });
+    expect(bySa.kind).toBe('PodList');
+    expect(bySa.items.map((p) => p.metadata?.name)).toEqual(['web']);
+    const web = bySa.items[0]!;
+    expect(web.kind).toBeUndefined(); // list items carry no kind/apiVersion
+    expect(web.metadata?.creationTimestamp).toEqual(new Date('2026-01-02T03:04:05Z'));
+    expect(web.status?.startTime).toEqual(new Date('2026-01-02T03:04:05Z'));
+    expect(web.status?.phase).toBe('Running');
+    expect(web.status?.containerStatuses?.[0]).toMatchObject({ name: 'app', ready: true, restartCount: 0 });
+    expect(web.spec?.containers.map((c) => [c.name, c.image])).toEqual([['app', 'busybox']]);
+    expect(web.spec?.serviceAccountName).toBe('wid-sa');
+    expect(web.spec?.serviceAccount).toBe('wid-sa'); // the deprecated twin, as the API server sends it
+    expect(web.spec?.volumes).toBeUndefined(); // exactly what was seeded: no kube-api-access volume
+
+    const defaultSa = await core.listNamespacedPod({ namespace: 'default', fieldSelector: 'spec.serviceAccountName=default' });
+    expect(defaultSa.items.map((p) => p.metadata?.name)).toEqual(['other']);
+    const byLabel = await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app in (web,nope)' });
+    expect(byLabel.items.map((p) => p.metadata?.name)).toEqual(['web']);
+    const all = await core.listPodForAllNamespaces();
+    expect(all.items.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`)).toEqual(['default/other', 'default/web', 'team-a/job']);
+    const allBySa = await core.listPodForAllNamespaces({ fieldSelector: 'spec.serviceAccountName=wid-sa,status.phase!=Succeeded' });
+    expect(allBySa.items.map((p) => p.metadata?.name)).toEqual(['web']);
+    expect(emu.log.map((r) => `${r.method} ${r.path}`).at(-1)).toBe('GET /api/v1/pods');
+  });
+
+  it('seedPod stores containers, initContainers, volumes and hostNetwork as given', async () => {
+    const volumes = [{ name: 'aws-iam-token', projected: { sources: [{ serviceAccountToken: { audience: 'sts.amazonaws.com', expirationSeconds: 86400, path: 'token' } }] } }];
+    const containers = [{ name: 'main', image: 'example.com/app:1', env: [{ name: 'AWS_ROLE_ARN', value: 'arn:aws:iam::111122223333:role/r' }] }];
+    emu.seedPod({ namespace: 'default', name: 'hn', hostNetwork: true, containers, volumes, initContainers: [{ name: 'init', image: 'busybox' }] });
+    const pod = await core.readNamespacedPod({ name: 'hn', namespace: 'default' });
+    expect(pod.kind).toBe('Pod');
+    expect(pod.spec?.hostNetwork).toBe(true);
+    expect(pod.status?.podIP).toBe(pod.status?.hostIP); // host-network pods share the node's IP
+    expect(pod.spec?.volumes?.[0]?.projected?.sources?.[0]?.serviceAccountToken?.audience).toBe('sts.amazonaws.com');
+    expect(pod.spec?.containers[0]?.env).toEqual([{ name: 'AWS_ROLE_ARN', value: 'arn:aws:iam::111122223333:role/r' }]);
+    expect(pod.spec?.initContainers?.map((c) => c.name)).toEqual(['init']);
+    const hostNet = await core.listNamespacedPod({ namespace: 'default', fieldSelector: 'spec.hostNetwork=true' });
+    expect(hostNet.items).toHaveLength(1);
+  });
+
+  it('a missing pod is 404; an unsupported field label is 400', async () => {
+    const e = await apiError(core.readNamespacedPod({ name: 'ghost', namespace: 'default' }));
+    expect(e.code).toBe(404);
+    expect(statusOf(e)).toMatchObject({ message: 'pods "ghost" not found', reason: 'NotFound', details: { name: 'ghost', kind: 'pods' } });
+    const bad = await apiError(core.listNamespacedPod({ namespace: 'default', fieldSelector: 'spec.foo=bar' }));
+    expect(bad.code).toBe(400);
+    expect(statusOf(bad)).toMatchObject({ reason: 'BadRequest', message: 'field label not supported: spec.foo' });
+  });
+
+  it('create stores the pod as given (no admission, no defaulting): status Pending, server metadata only', async () => {
+    const body = { metadata: { name: 'probe', labels: { run: 'probe' } }, spec: { serviceAccountName: 'wid-sa', containers: [{ name: 'c', image: 'busybox', command: ['sleep', '1'] }] } };
+    const created = await core.createNamespacedPod({ namespace: 'default', body });
+    expect(created.metadata).toMatchObject({ name: 'probe', namespace: 'default', labels: { run: 'probe' } });
+    expect(created.metadata?.uid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(created.status).toEqual({ phase: 'Pending', qosClass: 'BestEffort' });
+    const stored = emu.getPod('default', 'probe');
+    expect(stored.spec).toEqual({ containers: [{ name: 'c', image: 'busybox', command: ['sleep', '1'] }], serviceAccountName: 'wid-sa', serviceAccount: 'wid-sa' });
+    expect(emu.writes().map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual(['POST /api/v1/namespaces/default/pods 201']);
+
+    const noContainers = await apiError(core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'empty' }, spec: { containers: [] } } }));
+    expect(noContainers.code).toBe(422);
+    expect(statusOf(noContainers)).toMatchObject({
+      reason: 'Invalid',
+      message: 'Pod "empty" is invalid: spec.containers: Required value',
+      details: { name: 'empty', kind: 'Pod', causes: [{ reason: 'FieldValueRequired', message: 'Required value', field: 'spec.containers' }] },
+    });
+    const noNs = await apiError(core.createNamespacedPod({ namespace: 'nope', body }));
+    expect(statusOf(noNs)).toMatchObject({ code: 404, message: 'namespaces "nope" not found' });
+    const dup = await apiError(core.createNamespacedPod({ namespace: 'default', body }));
+    expect(statusOf(dup)).toMatchObject({ code: 409, reason: 'AlreadyExists', message: 'pods "probe" already exists' });
+  });
+
+  it('delete: a scheduled pod answers with deletionTimestamp and grace; an unscheduled one goes at once; then 404', async () => {
+    emu.seedPod({ namespace: 'default', name: 'running' });
+    const before = Date.now();
+    const deleted = await core.deleteNamespacedPod({ name: 'running', namespace: 'default' });
+    expect(deleted.metadata?.deletionGracePeriodSeconds).toBe(30);
+    expect(deleted.metadata?.deletionTimestamp?.getTime()).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + 30_000);
+    expect(emu.getPod('default', 'running')).toBeUndefined();
+    expect((await apiError(core.deleteNamespacedPod({ name: 'running', namespace: 'default' }))).code).toBe(404);
+
+    await core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'pending' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } } });
+    const gone = await core.deleteNamespacedPod({ name: 'pending', namespace: 'default' });
+    expect(gone.metadata?.deletionTimestamp).toBeUndefined();
+    expect(emu.listPods()).toEqual([]);
+    // Deleting a namespace takes its pods and secrets with it.
+    emu.seedPod({ namespace: 'tmp', name: 'p' });
+    emu.seedSecret({ namespace: 'tmp', name: 's' });
+    await core.deleteNamespace({ name: 'tmp' });
+    expect(emu.listPods('tmp')).toEqual([]);
+    expect((await core.listSecretForAllNamespaces()).items).toEqual([]);
+  });
+
+  it('PUT on a pod is not emulated: 405', async () => {
+    emu.seedPod({ namespace: 'default', name: 'p' });
+    const res = await fetch(`${emu.url}/api/v1/namespaces/default/pods/p`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(405);
+  });
+});
+
+describe('Secrets', () => {
+  it('seedSecret; list by type, across namespaces; read; writes are 405', async () => {
+    const sa = emu.seedServiceAccount({ namespace: 'default', name: 'legacy' });
+    emu.seedSecret({ namespace: 'default', name: 'legacy-token', type: 'kubernetes.io/service-account-token', annotations: { 'kubernetes.io/service-account.name': 'legacy' } });
+    emu.seedSecret({ namespace: 'default', name: 'config', data: { key: Buffer.from('value').toString('base64') } });
+    emu.seedSecret({ namespace: 'other', name: 'other-token', type: 'kubernetes.io/service-account-token', annotations: { 'kubernetes.io/service-account.name': 'x' } });
+
+    const tokens = await core.listNamespacedSecret({ namespace: 'default', fieldSelector: 'type=kubernetes.io/service-account-token' });
+    expect(tokens.kind).toBe('SecretList');
+    expect(tokens.items.map((s) => s.metadata?.name)).toEqual(['legacy-token']);
+    const t = tokens.items[0]!;
+    expect(t.type).toBe('kubernetes.io/service-account-token');
+    expect(t.metadata?.annotations).toEqual({ 'kubernetes.io/service-account.name': 'legacy', 'kubernetes.io/service-account.uid': sa.metadata.uid });
+    expect(Object.keys(t.data ?? {})).toEqual(['ca.crt', 'namespace', 'token']);
+    expect(Buffer.from(t.data?.token ?? '', 'base64').toString()).toBe('placeholder');
+    expect(Buffer.from(t.data?.namespace ?? '', 'base64').toString()).toBe('default');
+
+    const all = await core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token' });
+    expect(all.items.map((s) => `${s.metadata?.namespace}/${s.metadata?.name}`)).toEqual(['default/legacy-token', 'other/other-token']);
+    const opaque = await core.readNamespacedSecret({ name: 'config', namespace: 'default' });
+    expect(opaque).toMatchObject({ kind: 'Secret', type: 'Opaque', data: { key: Buffer.from('value').toString('base64') } });
+    const missing = await apiError(core.readNamespacedSecret({ name: 'nope', namespace: 'default' }));
+    expect(statusOf(missing)).toMatchObject({ code: 404, message: 'secrets "nope" not found' });
+    const post = await apiError(core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'x' } } }));
+    expect(statusOf(post)).toMatchObject({ code: 405, reason: 'MethodNotAllowed' });
+  });
+});
+
+describe('MutatingWebhookConfigurations', () => {
+  it('seedMutatingWebhook stores a v1 configuration with defaults; list and read through client-node', async () => {
+    emu.seedMutatingWebhook({
+      name: 'pod-identity-webhook',
+      webhooks: [{ name: 'iam-for-pods.amazonaws.com', failurePolicy: 'Ignore', objectSelector: { matchExpressions: [{ key: 'eks.amazonaws.com/skip-pod-identity-webhook', operator: 'DoesNotExist' }] } }],
+    });
+    emu.seedMutatingWebhook({
+      name: 'azure-wi-webhook-mutating-webhook-configuration',
+      webhooks: [
+        {
+          name: 'mutation.azure-workload-identity.io',
+          objectSelector: { matchLabels: { 'azure.workload.identity/use': 'true' } },
+          clientConfig: { service: { namespace: 'azure-workload-identity-system', name: 'azure-wi-webhook-webhook-service', path: '/mutate-v1-pod' } },
+        },
+      ],
+    });
+    const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+    const list = await admission.listMutatingWebhookConfiguration();
+    expect(list.kind).toBe('MutatingWebhookConfigurationList');
+    expect(list.apiVersion).toBe('admissionregistration.k8s.io/v1');
+    expect(list.items.map((c) => c.metadata?.name)).toEqual(['azure-wi-webhook-mutating-webhook-configuration', 'pod-identity-webhook']);
+    const eks = list.items[1]!;
+    expect(eks.metadata?.generation).toBe(1);
+    expect(eks.webhooks?.[0]).toMatchObject({
+      name: 'iam-for-pods.amazonaws.com',
+      failurePolicy: 'Ignore',
+      matchPolicy: 'Equivalent',
+      namespaceSelector: {},
+      objectSelector: { matchExpressions: [{ key: 'eks.amazonaws.com/skip-pod-identity-webhook', operator: 'DoesNotExist' }] },
+      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: '*' }],
+      sideEffects: 'None',
+      timeoutSeconds: 10,
+      admissionReviewVersions: ['v1'],
+      reinvocationPolicy: 'Never',
+      clientConfig: { service: { namespace: 'default', name: 'pod-identity-webhook', path: '/mutate', port: 443 } },
+    });
+    const azure = await admission.readMutatingWebhookConfiguration({ name: 'azure-wi-webhook-mutating-webhook-configuration' });
+    expect(azure.kind).toBe('MutatingWebhookConfiguration');
+    expect(azure.webhooks?.[0]?.clientConfig.service).toEqual({ namespace: 'azure-workload-identity-system', name: 'azure-wi-webhook-webhook-service', path: '/mutate-v1-pod', port: 443 });
+    expect(azure.webhooks?.[0]?.failurePolicy).toBe('Fail');
+    const missing = await apiError(admission.readMutatingWebhookConfiguration({ name: 'nope' }));
+    expect(statusOf(missing)).toEqual({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'mutatingwebhookconfigurations.admissionregistration.k8s.io "nope" not found',
+      reason: 'NotFound',
+      details: { name: 'nope', group: 'admissionregistration.k8s.io', kind: 'mutatingwebhookconfigurations' },
+      code: 404,
+    });
+  });
+
+  it('refuses webhook names a cluster would refuse; serves /apis discovery', async () => {
+    expect(() => emu.seedMutatingWebhook({ name: 'x', webhooks: [{ name: 'two.parts' }] })).toThrow(/at least three segments/);
+    const apis = (await (await fetch(`${emu.url}/apis`)).json()) as any;
+    expect(apis.groups.map((g: any) => g.name)).toEqual(['admissionregistration.k8s.io']);
+    const group = (await (await fetch(`${emu.url}/apis/admissionregistration.k8s.io`)).json()) as any;
+    expect(group).toMatchObject({ kind: 'APIGroup', preferredVersion: { groupVersion: 'admissionregistration.k8s.io/v1' } });
+    const v1 = (await (await fetch(`${emu.url}/apis/admissionregistration.k8s.io/v1`)).json()) as any;
+    expect(v1.resources.map((r: any) => r.name)).toEqual(['mutatingwebhookconfigurations']);
+    expect((await fetch(`${emu.url}/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations`)).status).toBe(404);
+  });
+});
+
+describe('issuer discovery and token signatures', () => {
+  async function issue(audiences = ['sts.amazonaws.com']): Promise<string> {
+    const tr = await core.createNamespacedServiceAccountToken({ name: 'wid-sa', namespace: 'default', body: { spec: { audiences, expirationSeconds: 3600 } } });
+    return tr.status?.token ?? '';
+  }
+  async function keyset(): Promise<JSONWebKeySet> {
+    // client-node types the answer as string, but it is the parsed object (application/jwk-set+json is JSON-like to it).
+    return (await kc.makeApiClient(OpenidApi).getServiceAccountIssuerOpenIDKeyset()) as unknown as JSONWebKeySet;
+  }
+  /** jose's error code for the verification, or 'ok'. */
+  async function verifyCode(token: string): Promise<string> {
+    try {
+      await jwtVerify(token, createLocalJWKSet(await keyset()), { issuer: 'https://oidc.example.test/cluster-1', audience: 'sts.amazonaws.com' });
+      return 'ok';
+    } catch (e) {
+      return String((e as { code?: unknown }).code);
+    }
+  }
+
+  it('WellKnownApi and OpenidApi return parsed objects (typed string); a token verifies with jose', async () => {
+    const config: unknown = await kc.makeApiClient(WellKnownApi).getServiceAccountIssuerOpenIDConfiguration();
+    expect(typeof config).toBe('object');
+    expect(config).toEqual({
+      issuer: 'https://oidc.example.test/cluster-1',
+      jwks_uri: `${emu.url}/openid/v1/jwks`,
+      response_types_supported: ['id_token'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['RS256'],
+    });
+    const jwks = await keyset();
+    expect(typeof jwks).toBe('object');
+    expect(jwks.keys).toHaveLength(1);
+    expect(jwks.keys[0]).toMatchObject({ use: 'sig', kty: 'RSA', alg: 'RS256', e: 'AQAB' });
+    expect(emu.log.find((r) => r.path === '/openid/v1/jwks')?.status).toBe(200);
+
+    emu.seedServiceAccount({ namespace: 'default', name: 'wid-sa' });
+    const token = await issue();
+    const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: 'https://oidc.example.test/cluster-1', audience: 'sts.amazonaws.com' });
+    expect(protectedHeader).toEqual({ alg: 'RS256', kid: jwks.keys[0]?.kid });
+    expect(payload.sub).toBe('system:serviceaccount:default:wid-sa');
+    expect(emu.tokens[0]).toMatchObject({ kid: jwks.keys[0]?.kid, signedWithUnknownKey: false });
+  });
+
+  it('signWithUnknownKey: another kid (no matching key), or the same kid (bad signature); then back to normal', async () => {
+    emu.seedServiceAccount({ namespace: 'default', name: 'wid-sa' });
+    const published = (await keyset()).keys[0]?.kid;
+    emu.faults.signWithUnknownKey();
+    const rogue = await issue();
+    expect(jwtPart(rogue, 0).kid).not.toBe(published);
+    expect(await verifyCode(rogue)).toBe('ERR_JWKS_NO_MATCHING_KEY');
+    expect(emu.tokens.at(-1)).toMatchObject({ signedWithUnknownKey: true });
+    expect(await verifyCode(await issue())).toBe('ok'); // one-shot by default
+
+    emu.faults.signWithUnknownKey(2, { sameKid: true });
+    const sameKid = await issue();
+    expect(jwtPart(sameKid, 0).kid).toBe(published);
+    expect(await verifyCode(sameKid)).toBe('ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+    emu.faults.clear();
+    expect(await verifyCode(await issue())).toBe('ok');
+  });
+
+  it('expireTokens and tokenClockOffsetSeconds give tokens from the past', async () => {
+    emu.seedServiceAccount({ namespace: 'default', name: 'wid-sa' });
+    emu.faults.expireTokens(120);
+    const tr = await core.createNamespacedServiceAccountToken({ name: 'wid-sa', namespace: 'default', body: { spec: { audiences: ['sts.amazonaws.com'], expirationSeconds: 3600 } } });
+    const claims = jwtPart(tr.status?.token ?? '', 1);
+    const now = Math.floor(Date.now() / 1000);
+    expect(claims.exp).toBeGreaterThanOrEqual(now - 121);
+    expect(claims.exp).toBeLessThanOrEqual(now - 119);
+    expect(claims.exp - claims.iat).toBe(3600);
+    expect(tr.status?.expirationTimestamp.getTime()).toBe(claims.exp * 1000);
+    expect(await verifyCode(tr.status?.token ?? '')).toBe('ERR_JWT_EXPIRED');
+    expect(await verifyCode(await issue())).toBe('ok');
+
+    emu.tokenClockOffsetSeconds = -7200;
+    try {
+      expect(await verifyCode(await issue())).toBe('ERR_JWT_EXPIRED');
+      emu.tokenClockOffsetSeconds = 600; // a clock ahead: nbf in the future
+      expect(await verifyCode(await issue())).toBe('ERR_JWT_CLAIM_VALIDATION_FAILED');
+    } finally {
+      emu.tokenClockOffsetSeconds = 0;
+    }
+  });
+
+  it('boundObjectRef to a pod adds the pod claim; wrong SA is 400, wrong uid is 409, missing pod 404', async () => {
+    emu.seedServiceAccount({ namespace: 'default', name: 'wid-sa' });
+    const pod = emu.seedPod({ namespace: 'default', name: 'web', serviceAccountName: 'wid-sa' });
+    emu.seedPod({ namespace: 'default', name: 'other', serviceAccountName: 'default' });
+    const bound = (name: string, uid?: string) =>
+      core.createNamespacedServiceAccountToken({
+        name: 'wid-sa',
+        namespace: 'default',
+        body: { spec: { audiences: ['x'], boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name, ...(uid ? { uid } : {}) } } },
+      });
+    const tr = await bound('web');
+    expect(tr.spec.boundObjectRef).toEqual({ kind: 'Pod', apiVersion: 'v1', name: 'web', uid: pod.metadata.uid });
+    expect(jwtPart(tr.status?.token ?? '', 1)['kubernetes.io']).toEqual({
+      namespace: 'default',
+      pod: { name: 'web', uid: pod.metadata.uid },
+      serviceaccount: { name: 'wid-sa', uid: emu.getServiceAccount('default', 'wid-sa').metadata.uid },
+    });
+    expect(statusOf(await apiError(bound('other')))).toMatchObject({
+      code: 400,
+      message: 'cannot bind token for serviceaccount "wid-sa" to pod running with different serviceaccount name.',
+    });
+    expect(statusOf(await apiError(bound('web', 'not-the-uid')))).toMatchObject({ code: 409, reason: 'Conflict' });
+    expect(statusOf(await apiError(bound('ghost')))).toMatchObject({ code: 404, message: 'pods "ghost" not found' });
   });
 });

@@ -1,6 +1,7 @@
 /**
  * In-memory Kubernetes API server subset for wid's tests: namespaces, ServiceAccounts and the
- * ServiceAccount TokenRequest subresource, on plain http at 127.0.0.1 (port 0).
+ * ServiceAccount TokenRequest subresource, Pods, Secrets (read-only) and MutatingWebhookConfigurations
+ * (read-only), on plain http at 127.0.0.1 (port 0).
  *
  * The aim is wire fidelity, so the real `@kubernetes/client-node` (and anything else speaking the
  * API) parses every response: the same JSON shapes, the same status codes, and `Status` error bodies
@@ -49,6 +50,10 @@ export interface IssuedToken {
   expirationSeconds: number;
   token: string;
   claims: JsonObject;
+  /** The `kid` in the token's header. */
+  kid: string;
+  /** Signed by the rogue key of `faults.signWithUnknownKey` (so it does not verify against the JWKS). */
+  signedWithUnknownKey: boolean;
 }
 
 export interface KubeFaults {
@@ -58,9 +63,84 @@ export interface KubeFaults {
    * handled. Status 0 destroys the socket without an answer (a network error on the client side).
    */
   failNext(method: string, pathRegex: RegExp, status: number, reason: string, message: string, times?: number): void;
+  /**
+   * The next `times` (default 1) issued TokenRequest tokens are signed with a second RSA key that is
+   * NOT in /openid/v1/jwks. By default the header carries that key's own kid (so a JWKS lookup finds no
+   * key); `{ sameKid: true }` keeps the published kid, so the key is found and the signature check fails.
+   */
+  signWithUnknownKey(times?: number, opts?: { sameKid?: boolean }): void;
+  /**
+   * The next `times` (default 1) issued tokens come back already expired: `exp` = now - agoSeconds
+   * (default 60), `iat` = `nbf` = exp - expirationSeconds; status.expirationTimestamp says the same.
+   */
+  expireTokens(agoSeconds?: number, times?: number): void;
   /** Delay added before every response, in milliseconds. */
   latencyMs: number;
+  /** Drops pending request faults and token faults, and sets the latency back to 0. */
   clear(): void;
+}
+
+export interface SeedPod {
+  namespace: string;
+  name: string;
+  /** spec.serviceAccountName (and the deprecated spec.serviceAccount). Default "default". */
+  serviceAccountName?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** ISO time; sets metadata.creationTimestamp and status.startTime. Default now. */
+  createdAt?: string;
+  hostNetwork?: boolean;
+  /** Stored as given. Default one container `{ name: 'app', image: 'busybox', … }`. */
+  containers?: any[];
+  /** Stored as given. */
+  initContainers?: any[];
+  /** Stored as given; none by default (no kube-api-access-xxxxx volume: see SPEC.md). */
+  volumes?: any[];
+  /** status.phase. Default "Running". */
+  phase?: string;
+}
+
+export interface SeedSecret {
+  namespace: string;
+  name: string;
+  /** Default "Opaque". */
+  type?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Base64 values, stored as given. Default: none, except a service-account-token Secret gets placeholders. */
+  data?: Record<string, string>;
+}
+
+export interface SeedWebhook {
+  /** Must be a DNS subdomain with at least three segments, as the API server requires (e.g. "iam-for-pods.amazonaws.com"). */
+  name: string;
+  /** Default {service: {namespace: "default", name: <configuration name>, path: "/mutate", port: 443}, caBundle: <placeholder>}. */
+  clientConfig?: any;
+  /** Default [{operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "*"}]. */
+  rules?: any[];
+  /** Default "Fail" (the v1 default). */
+  failurePolicy?: 'Fail' | 'Ignore';
+  /** Default {} (everything). */
+  namespaceSelector?: any;
+  /** Default {} (everything). */
+  objectSelector?: any;
+  /** Default "Equivalent". */
+  matchPolicy?: 'Exact' | 'Equivalent';
+  /** Default "None". */
+  sideEffects?: string;
+  /** Default 10. */
+  timeoutSeconds?: number;
+  /** Default ["v1"]. */
+  admissionReviewVersions?: string[];
+  /** Default "Never". */
+  reinvocationPolicy?: 'Never' | 'IfNeeded';
+}
+
+export interface SeedMutatingWebhookConfiguration {
+  name: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  webhooks: SeedWebhook[];
 }
 
 export interface SeedServiceAccount {
@@ -89,6 +169,23 @@ export interface KubeEmulator {
   listServiceAccounts(ns?: string): any[];
   /** Sorted namespace names. */
   namespaces(): string[];
+  /**
+   * Stores a Pod as it looks on a cluster after scheduling (uid, resourceVersion, nodeName, status with
+   * conditions and containerStatuses), replacing one of the same name and creating its namespace if
+   * missing. Returns a copy.
+   */
+  seedPod(pod: SeedPod): any;
+  /** A deep copy of the stored Pod, or undefined. */
+  getPod(ns: string, name: string): any | undefined;
+  /** Deep copies, sorted by namespace then name; all namespaces when `ns` is omitted. */
+  listPods(ns?: string): any[];
+  /** Stores a Secret (replacing one of the same name), creating its namespace if missing. Returns a copy. */
+  seedSecret(secret: SeedSecret): any;
+  /**
+   * Stores a MutatingWebhookConfiguration with the v1 defaults filled in (replacing one of the same
+   * name). Throws if a webhook name is not one the API server would accept. Returns a copy.
+   */
+  seedMutatingWebhook(config: SeedMutatingWebhookConfiguration): any;
   /** Tokens handed out by TokenRequest, oldest first. */
   tokens: IssuedToken[];
   /**
@@ -99,6 +196,12 @@ export interface KubeEmulator {
   writeKubeconfig(path: string, opts?: { context?: string; namespace?: string }): void;
   /** `iss` of issued tokens and of /.well-known/openid-configuration. Assignable. */
   issuer: string;
+  /**
+   * Seconds added to the issuer's clock for every token (iat, nbf, exp, status.expirationTimestamp).
+   * Negative = tokens from the past (e.g. -7200 with a 3600 s token: already expired). Assignable;
+   * starts at the `tokenClockOffsetSeconds` option; reset() leaves it alone, like `issuer`.
+   */
+  tokenClockOffsetSeconds: number;
   faults: KubeFaults;
   /** Empty state (plus "default" and "kube-system"), empty log, tokens and faults. */
   reset(): void;
@@ -127,6 +230,8 @@ export interface KubeEmulatorOptions {
   defaultServiceAccounts?: boolean;
   /** /version minor; default "31". */
   minorVersion?: string;
+  /** Initial `tokenClockOffsetSeconds` (default 0). */
+  tokenClockOffsetSeconds?: number;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -148,9 +253,15 @@ function status(code: number, reason: string, message: string, details?: JsonObj
   return new ApiError(code, body);
 }
 
-/** errors.NewNotFound: `serviceaccounts "x" not found`, details {name, kind: <resource>}. */
-function notFound(resource: string, name: string): ApiError {
-  return status(404, 'NotFound', `${resource} "${name}" not found`, { name, kind: resource });
+/**
+ * errors.NewNotFound: `serviceaccounts "x" not found`, details {name, kind: <resource>}; for a named
+ * group `mutatingwebhookconfigurations.admissionregistration.k8s.io "x" not found`, details {name, group, kind}.
+ */
+function notFound(resource: string, name: string, group = ''): ApiError {
+  const details: JsonObject = { name };
+  if (group !== '') details.group = group;
+  details.kind = resource;
+  return status(404, 'NotFound', `${group === '' ? resource : `${resource}.${group}`} "${name}" not found`, details);
 }
 
 /** errors.NewAlreadyExists: `serviceaccounts "x" already exists`. */
@@ -417,8 +528,12 @@ const META_FIELDS = [
 ];
 
 interface ResourceType {
-  resource: 'namespaces' | 'serviceaccounts';
-  kind: 'Namespace' | 'ServiceAccount';
+  resource: 'namespaces' | 'serviceaccounts' | 'pods' | 'secrets' | 'mutatingwebhookconfigurations';
+  kind: string;
+  /** API group; '' is the core group. */
+  group: string;
+  /** apiVersion of objects and lists. */
+  apiVersion: string;
   listKind: string;
   namespaced: boolean;
   /** Top-level fields in the order the API server emits them (Go struct order). */
@@ -426,15 +541,36 @@ interface ResourceType {
   validateName(name: string): string[];
   /** Strategic-merge-patch list merge keys by dotted path ('' = merge a list of scalars as a set). */
   smpMergeKeys: Record<string, string>;
+  /** fieldSelector labels the real server supports for this resource, and how to read each (missing = ""). */
+  selectableFields: Record<string, (obj: JsonObject) => string>;
   prepareForCreate(obj: JsonObject): void;
   prepareForUpdate(obj: JsonObject, old: JsonObject): void;
+  /** Kind-specific create validation (the strategy's Validate), after the metadata checks. */
+  validate?(obj: JsonObject): FieldError[];
 }
+
+/** Field reader for selectors: a dotted path, missing or non-string values as the real fields.Set has them. */
+function fieldAt(path: string): (obj: JsonObject) => string {
+  const parts = path.split('.');
+  return (obj) => {
+    let cur: Json | undefined = obj;
+    for (const p of parts) cur = isObj(cur) ? cur[p] : undefined;
+    if (cur === undefined || cur === null) return '';
+    return typeof cur === 'string' ? cur : String(cur);
+  };
+}
+
+/** generic.ObjectMetaFieldsSet: every namespaced resource has these two. */
+const NAMESPACED_META_FIELDS = { 'metadata.name': fieldAt('metadata.name'), 'metadata.namespace': fieldAt('metadata.namespace') };
 
 const SERVICE_ACCOUNTS: ResourceType = {
   resource: 'serviceaccounts',
   kind: 'ServiceAccount',
+  group: '',
+  apiVersion: 'v1',
   listKind: 'ServiceAccountList',
   namespaced: true,
+  selectableFields: NAMESPACED_META_FIELDS,
   fields: ['kind', 'apiVersion', 'metadata', 'secrets', 'imagePullSecrets', 'automountServiceAccountToken'],
   // ValidateServiceAccountName = NameIsDNSSubdomain
   validateName: isDNS1123Subdomain,
@@ -447,8 +583,12 @@ const SERVICE_ACCOUNTS: ResourceType = {
 const NAMESPACES: ResourceType = {
   resource: 'namespaces',
   kind: 'Namespace',
+  group: '',
+  apiVersion: 'v1',
   listKind: 'NamespaceList',
   namespaced: false,
+  // NamespaceToSelectableFields: metadata.name plus status.phase (cluster-scoped: no metadata.namespace).
+  selectableFields: { 'metadata.name': fieldAt('metadata.name'), 'status.phase': fieldAt('status.phase') },
   fields: ['kind', 'apiVersion', 'metadata', 'spec', 'status'],
   // ValidateNamespaceName = NameIsDNSLabel
   validateName: isDNS1123Label,
@@ -468,6 +608,143 @@ const NAMESPACES: ResourceType = {
     setNamespaceNameLabel(obj);
   },
 };
+
+/** PodSpec keys in Go struct order (k8s.io/api/core/v1), which is how the API server emits them. */
+const POD_SPEC_ORDER = [
+  'volumes', 'initContainers', 'containers', 'ephemeralContainers', 'restartPolicy', 'terminationGracePeriodSeconds',
+  'activeDeadlineSeconds', 'dnsPolicy', 'nodeSelector', 'serviceAccountName', 'serviceAccount', 'automountServiceAccountToken',
+  'nodeName', 'hostNetwork', 'hostPID', 'hostIPC', 'shareProcessNamespace', 'securityContext', 'imagePullSecrets', 'hostname',
+  'subdomain', 'affinity', 'schedulerName', 'tolerations', 'hostAliases', 'priorityClassName', 'priority', 'dnsConfig',
+  'readinessGates', 'runtimeClassName', 'enableServiceLinks', 'preemptionPolicy', 'overhead', 'topologySpreadConstraints',
+  'setHostnameAsFQDN', 'os', 'hostUsers', 'schedulingGates', 'resourceClaims', 'resources',
+];
+
+/** An object with `order`'s keys first (in that order), then any others as they were. */
+function orderKeys(obj: JsonObject, order: string[]): JsonObject {
+  const out: JsonObject = {};
+  for (const k of order) if (obj[k] !== undefined) out[k] = obj[k] as Json;
+  for (const [k, v] of Object.entries(obj)) if (!(k in out)) out[k] = v;
+  return out;
+}
+
+/** qos.GetPodQOS, simplified: BestEffort without any requests/limits, Guaranteed when every container's cpu and memory limits equal its requests. */
+function podQOS(spec: JsonObject): string {
+  const containers = [...(Array.isArray(spec.initContainers) ? spec.initContainers : []), ...(Array.isArray(spec.containers) ? spec.containers : [])];
+  let any = false;
+  let guaranteed = true;
+  for (const c of containers) {
+    const res = isObj(c) && isObj(c.resources) ? c.resources : {};
+    const req = isObj(res.requests) ? res.requests : {};
+    const lim = isObj(res.limits) ? res.limits : {};
+    if (Object.keys(req).length > 0 || Object.keys(lim).length > 0) any = true;
+    for (const r of ['cpu', 'memory']) {
+      if (lim[r] === undefined || (req[r] !== undefined && req[r] !== lim[r])) guaranteed = false;
+    }
+  }
+  if (!any) return 'BestEffort';
+  return guaranteed ? 'Guaranteed' : 'Burstable';
+}
+
+/**
+ * The v1 conversion fills the deprecated spec.serviceAccount from spec.serviceAccountName (and the other
+ * way round when only the old field is sent), so both always come back from the API server.
+ */
+function syncServiceAccountFields(spec: JsonObject): JsonObject {
+  const sa = typeof spec.serviceAccountName === 'string' && spec.serviceAccountName !== '' ? spec.serviceAccountName : spec.serviceAccount;
+  if (typeof sa === 'string' && sa !== '') {
+    spec.serviceAccountName = sa;
+    spec.serviceAccount = sa;
+  }
+  return orderKeys(spec, POD_SPEC_ORDER);
+}
+
+const PODS: ResourceType = {
+  resource: 'pods',
+  kind: 'Pod',
+  group: '',
+  apiVersion: 'v1',
+  listKind: 'PodList',
+  namespaced: true,
+  fields: ['kind', 'apiVersion', 'metadata', 'spec', 'status'],
+  // ValidatePodName = NameIsDNSSubdomain
+  validateName: isDNS1123Subdomain,
+  smpMergeKeys: { 'metadata.ownerReferences': 'uid', 'metadata.finalizers': '' },
+  // pkg/registry/core/pod: PodToSelectableFields.
+  selectableFields: {
+    ...NAMESPACED_META_FIELDS,
+    'spec.nodeName': fieldAt('spec.nodeName'),
+    'spec.restartPolicy': fieldAt('spec.restartPolicy'),
+    'spec.schedulerName': fieldAt('spec.schedulerName'),
+    'spec.serviceAccountName': fieldAt('spec.serviceAccountName'),
+    'spec.hostNetwork': (o) => String(isObj(o.spec) && o.spec.hostNetwork === true),
+    'status.phase': fieldAt('status.phase'),
+    'status.podIP': fieldAt('status.podIP'),
+    'status.nominatedNodeName': fieldAt('status.nominatedNodeName'),
+  },
+  prepareForCreate(obj) {
+    // podStrategy.PrepareForCreate: status is the server's (Pending plus the QoS class). No defaulting
+    // and no admission (see SPEC.md): the spec is stored as sent.
+    const spec = isObj(obj.spec) ? obj.spec : {};
+    obj.spec = syncServiceAccountFields(spec);
+    obj.status = { phase: 'Pending', qosClass: podQOS(spec) };
+  },
+  prepareForUpdate() {},
+  validate(obj) {
+    // The first checks of ValidatePodSpec, with the real messages.
+    const errs: FieldError[] = [];
+    const spec = isObj(obj.spec) ? obj.spec : {};
+    const containers = Array.isArray(spec.containers) ? spec.containers : [];
+    if (containers.length === 0) errs.push({ type: 'FieldValueRequired', field: 'spec.containers', detail: '' });
+    containers.forEach((c, i) => {
+      const cont = isObj(c) ? c : {};
+      const name = typeof cont.name === 'string' ? cont.name : '';
+      if (name === '') errs.push({ type: 'FieldValueRequired', field: `spec.containers[${i}].name`, detail: '' });
+      else for (const m of isDNS1123Label(name)) errs.push({ type: 'FieldValueInvalid', field: `spec.containers[${i}].name`, value: name, detail: m });
+      if (typeof cont.image !== 'string' || cont.image.trim() === '') errs.push({ type: 'FieldValueRequired', field: `spec.containers[${i}].image`, detail: '' });
+    });
+    return errs;
+  },
+};
+
+const SECRETS: ResourceType = {
+  resource: 'secrets',
+  kind: 'Secret',
+  group: '',
+  apiVersion: 'v1',
+  listKind: 'SecretList',
+  namespaced: true,
+  fields: ['kind', 'apiVersion', 'metadata', 'immutable', 'data', 'stringData', 'type'],
+  validateName: isDNS1123Subdomain,
+  smpMergeKeys: { 'metadata.ownerReferences': 'uid', 'metadata.finalizers': '' },
+  // pkg/registry/core/secret: SelectableFields adds "type".
+  selectableFields: { ...NAMESPACED_META_FIELDS, type: fieldAt('type') },
+  prepareForCreate() {},
+  prepareForUpdate() {},
+};
+
+const ADMISSION_GROUP = 'admissionregistration.k8s.io';
+
+const MUTATING_WEBHOOKS: ResourceType = {
+  resource: 'mutatingwebhookconfigurations',
+  kind: 'MutatingWebhookConfiguration',
+  group: ADMISSION_GROUP,
+  apiVersion: `${ADMISSION_GROUP}/v1`,
+  listKind: 'MutatingWebhookConfigurationList',
+  namespaced: false,
+  fields: ['kind', 'apiVersion', 'metadata', 'webhooks'],
+  validateName: isDNS1123Subdomain,
+  smpMergeKeys: { 'metadata.ownerReferences': 'uid', 'metadata.finalizers': '' },
+  // Cluster-scoped, no extra fields: generic.DefaultClusterScopedAttr (metadata.name only).
+  selectableFields: { 'metadata.name': fieldAt('metadata.name') },
+  prepareForCreate() {},
+  prepareForUpdate() {},
+};
+
+/** MutatingWebhook keys in Go struct order. */
+const WEBHOOK_ORDER = [
+  'name', 'clientConfig', 'rules', 'failurePolicy', 'matchPolicy', 'namespaceSelector', 'objectSelector', 'sideEffects',
+  'timeoutSeconds', 'admissionReviewVersions', 'reinvocationPolicy', 'matchConditions',
+];
 
 /** The API server forces the label kubernetes.io/metadata.name=<name> on every namespace (1.21+). */
 function setNamespaceNameLabel(obj: JsonObject): void {
@@ -713,10 +990,9 @@ interface SigningKey {
   kid: string;
   jwk: JsonObject;
 }
-let signingKeyPromise: Promise<SigningKey> | undefined;
 
-function signingKey(): Promise<SigningKey> {
-  signingKeyPromise ??= new Promise<SigningKey>((resolve, reject) => {
+function newSigningKey(): Promise<SigningKey> {
+  return new Promise<SigningKey>((resolve, reject) => {
     generateKeyPair('rsa', { modulusLength: 2048 }, (err, publicKey, privateKey) => {
       if (err) return reject(err);
       // The API server's kid: base64url(sha256(DER(SubjectPublicKeyInfo))).
@@ -726,15 +1002,31 @@ function signingKey(): Promise<SigningKey> {
       resolve({ privateKey, kid, jwk: { use: 'sig', kty: 'RSA', kid, alg: 'RS256', n: String(pub.n), e: String(pub.e) } });
     });
   });
+}
+
+let signingKeyPromise: Promise<SigningKey> | undefined;
+/** The key published at /openid/v1/jwks. */
+function signingKey(): Promise<SigningKey> {
+  signingKeyPromise ??= newSigningKey();
   return signingKeyPromise;
 }
 
-async function signJwt(claims: JsonObject): Promise<string> {
-  const key = await signingKey();
-  const head = b64url(JSON.stringify({ alg: 'RS256', kid: key.kid }));
+let rogueKeyPromise: Promise<SigningKey> | undefined;
+/** faults.signWithUnknownKey: a second key, never published; generated only when a test asks for it. */
+function rogueKey(): Promise<SigningKey> {
+  rogueKeyPromise ??= newSigningKey();
+  return rogueKeyPromise;
+}
+
+/** An RS256 JWT. `rogue` signs with the unpublished key, under its own kid or (sameKid) the published one. */
+async function signJwt(claims: JsonObject, rogue?: { sameKid: boolean }): Promise<{ token: string; kid: string }> {
+  const published = await signingKey();
+  const key = rogue === undefined ? published : await rogueKey();
+  const kid = rogue?.sameKid === true ? published.kid : key.kid;
+  const head = b64url(JSON.stringify({ alg: 'RS256', kid }));
   const body = b64url(JSON.stringify(claims));
   const sig = createSign('RSA-SHA256').update(`${head}.${body}`).sign(key.privateKey);
-  return `${head}.${body}.${b64url(sig)}`;
+  return { token: `${head}.${body}.${b64url(sig)}`, kid };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -782,22 +1074,19 @@ function parseLabelSelector(sel: string): LabelReq[] {
   return reqs;
 }
 
-function parseFieldSelector(sel: string, namespaced: boolean): ((obj: JsonObject) => boolean)[] {
+function parseFieldSelector(sel: string, rt: ResourceType): ((obj: JsonObject) => boolean)[] {
   const out: ((obj: JsonObject) => boolean)[] = [];
   for (const raw of sel.split(',')) {
     const t = raw.trim();
     if (t === '') continue;
     const m = t.match(/^([^!=]+)(==|=|!=)(.*)$/);
     if (!m) throw badRequest(`invalid selector: '${sel}'; can't understand '${t}'`);
-    const [, field = '', op, value = ''] = m;
-    const allowed = namespaced ? ['metadata.name', 'metadata.namespace'] : ['metadata.name', 'status.phase'];
-    if (!allowed.includes(field)) throw badRequest(`field label not supported: ${field}`);
-    out.push((obj) => {
-      const meta = isObj(obj.metadata) ? obj.metadata : {};
-      const st = isObj(obj.status) ? obj.status : {};
-      const actual = field === 'status.phase' ? st.phase : meta[field.slice('metadata.'.length)];
-      return op === '!=' ? actual !== value : actual === value;
-    });
+    const [, rawField = '', op, value = ''] = m;
+    const field = rawField.trim();
+    const read = Object.hasOwn(rt.selectableFields, field) ? rt.selectableFields[field] : undefined;
+    // The real server answers an unknown label with 400 BadRequest "field label not supported: <f>".
+    if (read === undefined) throw badRequest(`field label not supported: ${field}`);
+    out.push((obj) => (op === '!=' ? read(obj) !== value : read(obj) === value));
   }
   return out;
 }
@@ -837,10 +1126,16 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
   const stores: Record<ResourceType['resource'], Map<string, JsonObject>> = {
     namespaces: new Map(),
     serviceaccounts: new Map(),
+    pods: new Map(),
+    secrets: new Map(),
+    mutatingwebhookconfigurations: new Map(),
   };
   const log: KubeRequestRecord[] = [];
   const tokens: IssuedToken[] = [];
   let faultList: Fault[] = [];
+  // Token faults: pending counts, consumed one per issued token.
+  let unknownKeyFault = { remaining: 0, sameKid: false };
+  let expireFault = { remaining: 0, agoSeconds: 60 };
 
   const keyOf = (rt: ResourceType, ns: string, name: string): string => (rt.namespaced ? `${ns}/${name}` : name);
   const nextRV = (): string => String(++revision);
@@ -852,10 +1147,10 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
     return prefix + s;
   };
 
-  function storeNew(rt: ResourceType, obj: JsonObject): JsonObject {
+  function storeNew(rt: ResourceType, obj: JsonObject, createdAt?: string): JsonObject {
     const meta = obj.metadata as JsonObject;
     meta.uid = randomUUID();
-    meta.creationTimestamp = rfc3339(Date.now());
+    meta.creationTimestamp = createdAt ?? rfc3339(Date.now());
     meta.resourceVersion = nextRV();
     const stored = canonical(rt, obj);
     stores[rt.resource].set(keyOf(rt, String(meta.namespace ?? ''), String(meta.name)), stored);
@@ -883,12 +1178,173 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
     return clone(storeNew(SERVICE_ACCOUNTS, obj));
   }
 
+  function sortedValues(rt: ResourceType, ns?: string): JsonObject[] {
+    return [...stores[rt.resource].entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, v]) => v)
+      .filter((o) => ns === undefined || (o.metadata as JsonObject).namespace === ns);
+  }
+
+  /** A running pod as a real cluster shows it: scheduled, with conditions and container statuses. */
+  function seedPod(pod: SeedPod): JsonObject {
+    seedNamespace(pod.namespace);
+    const createdMs = pod.createdAt !== undefined ? Date.parse(pod.createdAt) : Date.now();
+    if (Number.isNaN(createdMs)) throw new Error(`seedPod: createdAt is not a date: ${pod.createdAt ?? ''}`);
+    const created = rfc3339(createdMs);
+    const phase = pod.phase ?? 'Running';
+    const meta: JsonObject = { name: pod.name, namespace: pod.namespace };
+    if (pod.labels) meta.labels = { ...pod.labels };
+    if (pod.annotations) meta.annotations = { ...pod.annotations };
+    const containers: Json[] = pod.containers
+      ? (clone(pod.containers) as Json[])
+      : [{ name: 'app', image: 'busybox', resources: {}, terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File', imagePullPolicy: 'Always' }];
+    const sa = pod.serviceAccountName ?? 'default';
+    const spec: JsonObject = {};
+    if (pod.volumes) spec.volumes = clone(pod.volumes) as Json[];
+    if (pod.initContainers) spec.initContainers = clone(pod.initContainers) as Json[];
+    Object.assign(spec, {
+      containers,
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 30,
+      dnsPolicy: 'ClusterFirst', // SetDefaults_PodSpec, hostNetwork or not
+      serviceAccountName: sa,
+      serviceAccount: sa,
+      nodeName: 'node-1',
+    });
+    if (pod.hostNetwork !== undefined) spec.hostNetwork = pod.hostNetwork;
+    Object.assign(spec, {
+      securityContext: {},
+      schedulerName: 'default-scheduler',
+      tolerations: [
+        { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+        { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+      ],
+      priority: 0,
+      enableServiceLinks: true,
+      preemptionPolicy: 'PreemptLowerPriority',
+    });
+    const hostIP = '172.18.0.2';
+    const podIP = pod.hostNetwork ? hostIP : `10.244.0.${(revision % 250) + 2}`;
+    const running = phase === 'Running';
+    const done = phase === 'Succeeded' || phase === 'Failed';
+    const cond = (type: string, ok: boolean): Json => ({ type, status: ok ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: created });
+    const conditions: Json[] = [
+      cond('PodReadyToStartContainers', running),
+      cond('Initialized', phase !== 'Pending'),
+      cond('Ready', running),
+      cond('ContainersReady', running),
+      cond('PodScheduled', true),
+    ];
+    const containerStatuses = containers.map((c): Json => {
+      const cont = isObj(c) ? c : {};
+      const image = typeof cont.image === 'string' ? cont.image : '';
+      const digest = createHash('sha256').update(image).digest('hex');
+      const state: JsonObject = running
+        ? { running: { startedAt: created } }
+        : done
+          ? { terminated: { exitCode: phase === 'Failed' ? 1 : 0, reason: phase === 'Failed' ? 'Error' : 'Completed', startedAt: created, finishedAt: created } }
+          : { waiting: { reason: 'ContainerCreating' } };
+      const st: JsonObject = { name: typeof cont.name === 'string' ? cont.name : '', state, lastState: {}, ready: running, restartCount: 0, image };
+      if (phase !== 'Pending') {
+        st.imageID = `${image}@sha256:${digest}`;
+        st.containerID = `containerd://${createHash('sha256').update(`${pod.namespace}/${pod.name}/${String(st.name)}`).digest('hex')}`;
+      }
+      st.started = running;
+      return st;
+    });
+    const status: JsonObject = {
+      phase,
+      conditions,
+      hostIP,
+      hostIPs: [{ ip: hostIP }],
+      podIP,
+      podIPs: [{ ip: podIP }],
+      startTime: created,
+      containerStatuses,
+      qosClass: podQOS(spec),
+    };
+    const obj: JsonObject = { kind: 'Pod', apiVersion: 'v1', metadata: meta, spec, status };
+    return clone(storeNew(PODS, obj, created));
+  }
+
+  function seedSecret(sec: SeedSecret): JsonObject {
+    seedNamespace(sec.namespace);
+    const type = sec.type ?? 'Opaque';
+    const meta: JsonObject = { name: sec.name, namespace: sec.namespace };
+    if (sec.labels) meta.labels = { ...sec.labels };
+    const annotations: Record<string, string> = { ...(sec.annotations ?? {}) };
+    const placeholder = Buffer.from('placeholder').toString('base64');
+    let data: Record<string, string> | undefined = sec.data ? { ...sec.data } : undefined;
+    if (type === 'kubernetes.io/service-account-token') {
+      // What the token controller fills in: the SA's uid and the three data keys. Placeholders, not credentials.
+      const saName = annotations['kubernetes.io/service-account.name'];
+      const sa = saName === undefined ? undefined : stores.serviceaccounts.get(`${sec.namespace}/${saName}`);
+      const saUid = sa === undefined ? undefined : (sa.metadata as JsonObject).uid;
+      if (typeof saUid === 'string' && annotations['kubernetes.io/service-account.uid'] === undefined) {
+        annotations['kubernetes.io/service-account.uid'] = saUid;
+      }
+      data ??= { 'ca.crt': placeholder, namespace: Buffer.from(sec.namespace).toString('base64'), token: placeholder };
+    }
+    if (Object.keys(annotations).length > 0) meta.annotations = annotations;
+    const obj: JsonObject = { kind: 'Secret', apiVersion: 'v1', metadata: meta };
+    if (data !== undefined && Object.keys(data).length > 0) obj.data = data;
+    obj.type = type;
+    return clone(storeNew(SECRETS, obj));
+  }
+
+  function seedMutatingWebhook(cfg: SeedMutatingWebhookConfiguration): JsonObject {
+    // ValidateMutatingWebhookConfiguration's webhook-name rules, so a seed is something a cluster could hold.
+    const seen = new Set<string>();
+    cfg.webhooks.forEach((w, i) => {
+      const problems = isDNS1123Subdomain(w.name);
+      if (w.name.split('.').length < 3) problems.push('should be a domain with at least three segments separated by dots');
+      if (seen.has(w.name)) problems.push('Duplicate value');
+      seen.add(w.name);
+      if (problems.length > 0) throw new Error(`seedMutatingWebhook: webhooks[${i}].name: Invalid value: ${JSON.stringify(w.name)}: ${problems.join('; ')}`);
+    });
+    const meta: JsonObject = { name: cfg.name };
+    if (cfg.labels) meta.labels = { ...cfg.labels };
+    if (cfg.annotations) meta.annotations = { ...cfg.annotations };
+    meta.generation = 1; // the strategy's PrepareForCreate
+    const webhooks = cfg.webhooks.map((w): Json => {
+      // SetDefaults_MutatingWebhook and friends (admissionregistration/v1 defaults).
+      const clientConfig: JsonObject = clone(
+        (w.clientConfig ?? { service: { namespace: 'default', name: cfg.name, path: '/mutate' }, caBundle: Buffer.from('placeholder').toString('base64') }) as JsonObject,
+      );
+      if (isObj(clientConfig.service)) {
+        clientConfig.service = orderKeys({ port: 443, ...clientConfig.service }, ['namespace', 'name', 'path', 'port']);
+      }
+      const rules = (clone(w.rules ?? [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }]) as Json[]).map((r) =>
+        isObj(r) ? orderKeys({ scope: '*', ...r }, ['operations', 'apiGroups', 'apiVersions', 'resources', 'scope']) : r,
+      );
+      return orderKeys(
+        {
+          name: w.name,
+          clientConfig: orderKeys(clientConfig, ['url', 'service', 'caBundle']),
+          rules,
+          failurePolicy: w.failurePolicy ?? 'Fail',
+          matchPolicy: w.matchPolicy ?? 'Equivalent',
+          namespaceSelector: clone((w.namespaceSelector ?? {}) as Json),
+          objectSelector: clone((w.objectSelector ?? {}) as Json),
+          sideEffects: w.sideEffects ?? 'None',
+          timeoutSeconds: w.timeoutSeconds ?? 10,
+          admissionReviewVersions: w.admissionReviewVersions ?? ['v1'],
+          reinvocationPolicy: w.reinvocationPolicy ?? 'Never',
+        },
+        WEBHOOK_ORDER,
+      );
+    });
+    const obj: JsonObject = { kind: MUTATING_WEBHOOKS.kind, apiVersion: MUTATING_WEBHOOKS.apiVersion, metadata: meta, webhooks };
+    return clone(storeNew(MUTATING_WEBHOOKS, obj));
+  }
+
   function reset(): void {
-    stores.namespaces.clear();
-    stores.serviceaccounts.clear();
+    for (const m of Object.values(stores)) m.clear();
     log.length = 0;
     tokens.length = 0;
     faultList = [];
+    unknownKeyFault = { remaining: 0, sameKid: false };
+    expireFault = { remaining: 0, agoSeconds: 60 };
     faults.latencyMs = 0;
     seedNamespace('default');
     seedNamespace('kube-system');
@@ -967,6 +1423,24 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
         }
       }
     }
+    if (rt === PODS) {
+      for (const f of ['spec', 'status'] as const) {
+        const v = obj[f];
+        if (v === null) delete obj[f];
+        else if (v !== undefined && !isObj(v)) {
+          throw cannotHandle(`json: cannot unmarshal ${goJsonType(v)} into Go struct field Pod.${f} of type v1.Pod${f === 'spec' ? 'Spec' : 'Status'}`);
+        }
+      }
+      const spec = isObj(obj.spec) ? obj.spec : {};
+      for (const f of ['volumes', 'initContainers', 'containers'] as const) {
+        const v = spec[f];
+        if (v === null) delete spec[f];
+        else if (v !== undefined && !Array.isArray(v)) {
+          const goType = f === 'volumes' ? 'Volume' : 'Container';
+          throw cannotHandle(`json: cannot unmarshal ${goJsonType(v)} into Go struct field PodSpec.spec.${f} of type []v1.${goType}`);
+        }
+      }
+    }
     if (rt === SERVICE_ACCOUNTS) {
       const a = obj.automountServiceAccountToken;
       if (a === null) delete obj.automountServiceAccountToken;
@@ -1010,14 +1484,11 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
       throw badRequest('kube emulator: watch is not implemented');
     }
     const labelReqs = parseLabelSelector(query.get('labelSelector') ?? '');
-    const fieldReqs = parseFieldSelector(query.get('fieldSelector') ?? '', rt.namespaced);
+    const fieldReqs = parseFieldSelector(query.get('fieldSelector') ?? '', rt);
     // etcd returns keys sorted, so lists come back ordered by namespace, then name.
-    const items = [...stores[rt.resource].entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, v]) => v)
+    const items = sortedValues(rt, ns)
       .filter((o) => {
         const meta = o.metadata as JsonObject;
-        if (ns !== undefined && meta.namespace !== ns) return false;
         const labels = (isObj(meta.labels) ? meta.labels : {}) as Record<string, string>;
         return labelReqs.every((r) => r(labels)) && fieldReqs.every((r) => r(o));
       })
@@ -1026,12 +1497,12 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
         const { kind: _k, apiVersion: _a, ...rest } = clone(o);
         return rest as JsonObject;
       });
-    return { code: 200, body: { kind: rt.listKind, apiVersion: 'v1', metadata: { resourceVersion: String(revision) }, items } };
+    return { code: 200, body: { kind: rt.listKind, apiVersion: rt.apiVersion, metadata: { resourceVersion: String(revision) }, items } };
   }
 
   function get(rt: ResourceType, ns: string, name: string): Reply {
     const obj = stores[rt.resource].get(keyOf(rt, ns, name));
-    if (!obj) throw notFound(rt.resource, name);
+    if (!obj) throw notFound(rt.resource, name, rt.group);
     return { code: 200, body: clone(obj) };
   }
 
@@ -1067,7 +1538,8 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
       for (const m of rt.validateName(name)) errs.push({ type: 'FieldValueInvalid', field: 'metadata.name', value: name, detail: m });
     }
     errs.push(...validateLabelsAndAnnotations(meta));
-    if (errs.length > 0) throw invalid(rt.kind, '', name, errs);
+    if (rt.validate) errs.push(...rt.validate(obj));
+    if (errs.length > 0) throw invalid(rt.kind, rt.group, name, errs);
     // The etcd3 store refuses a resourceVersion on create with a plain error, which the API server
     // turns into a 500 with no reason: "resourceVersion should not be set on objects to be created".
     if (meta.resourceVersion !== undefined && meta.resourceVersion !== '') {
@@ -1228,8 +1700,37 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
       out.status = { phase: 'Terminating' };
       if (!dryRun) {
         stores.namespaces.delete(key);
-        for (const k of [...stores.serviceaccounts.keys()]) if (k.startsWith(`${name}/`)) stores.serviceaccounts.delete(k);
+        for (const store of [stores.serviceaccounts, stores.pods, stores.secrets]) {
+          for (const k of [...store.keys()]) if (k.startsWith(`${name}/`)) store.delete(k);
+        }
       }
+      return { code: 200, body: canonical(rt, out) };
+    }
+    if (rt === PODS) {
+      // podStrategy.CheckGracefulDelete: an unscheduled pod, or one that has finished, goes at once
+      // (the answer is the pod as it was); otherwise the grace period (DeleteOptions, else
+      // spec.terminationGracePeriodSeconds, else 30) starts: the answer carries deletionTimestamp =
+      // now + grace and deletionGracePeriodSeconds. The emulator then removes the pod at once (a real
+      // kubelet takes up to the grace period).
+      const spec = isObj(existing.spec) ? existing.spec : {};
+      const st = isObj(existing.status) ? existing.status : {};
+      const asked = isObj(deleteOptions) && typeof deleteOptions.gracePeriodSeconds === 'number' ? deleteOptions.gracePeriodSeconds : undefined;
+      const qGrace = query.get('gracePeriodSeconds');
+      let grace = qGrace !== null && /^-?\d+$/.test(qGrace) ? Number(qGrace) : asked ?? (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30);
+      if (typeof spec.nodeName !== 'string' || spec.nodeName === '' || st.phase === 'Succeeded' || st.phase === 'Failed') grace = 0;
+      if (grace <= 0) {
+        if (!dryRun) {
+          stores.pods.delete(key);
+          nextRV();
+        }
+        return { code: 200, body: clone(existing) };
+      }
+      const out = clone(existing);
+      const om = out.metadata as JsonObject;
+      om.deletionTimestamp = rfc3339(Date.now() + grace * 1000);
+      om.deletionGracePeriodSeconds = grace;
+      om.resourceVersion = dryRun ? om.resourceVersion ?? null : nextRV();
+      if (!dryRun) stores.pods.delete(key);
       return { code: 200, body: canonical(rt, out) };
     }
     if (!dryRun) {
@@ -1288,35 +1789,80 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
       ]);
     }
     const bound = spec.boundObjectRef;
+    // Private claims added by a bound object (pod or secret), and the reference echoed with its uid.
+    const boundClaims: JsonObject = {};
+    let boundRef: Json = null;
     if (isObj(bound)) {
-      // The emulator stores no pods, secrets or nodes, so any bound object is missing, as it would be.
       const kind = String(bound.kind ?? '');
-      const boundResources: Record<string, string> = { Pod: 'pods', Secret: 'secrets', Node: 'nodes' };
-      const res = boundResources[kind];
-      if (res === undefined) {
-        throw badRequest(`cannot bind token for serviceaccount "${name}" to object of type ${String(bound.apiVersion ?? 'v1')}, Kind=${kind}`);
+      const apiVersion = String(bound.apiVersion ?? '');
+      const refName = String(bound.name ?? '');
+      // schema.FromAPIVersionAndKind: "v1" is the core group; gvk.String() is "<group>/<version>, Kind=<kind>".
+      const slash = apiVersion.indexOf('/');
+      const group = slash >= 0 ? apiVersion.slice(0, slash) : '';
+      const version = slash >= 0 ? apiVersion.slice(slash + 1) : apiVersion;
+      let uid: string;
+      if (group === '' && kind === 'Pod') {
+        const pod = stores.pods.get(`${ns}/${refName}`);
+        if (!pod) throw notFound('pods', refName);
+        const podSpec = isObj(pod.spec) ? pod.spec : {};
+        if (podSpec.serviceAccountName !== name) {
+          throw badRequest(`cannot bind token for serviceaccount "${name}" to pod running with different serviceaccount name.`);
+        }
+        uid = String((pod.metadata as JsonObject).uid ?? '');
+        // With ServiceAccountTokenPodNodeInfo the node would be added too, but only when the Node object
+        // exists; the emulator stores no nodes, so, as on a cluster whose node is gone, no node claim.
+        boundClaims.pod = { name: refName, uid };
+      } else if (group === '' && kind === 'Secret') {
+        const secret = stores.secrets.get(`${ns}/${refName}`);
+        if (!secret) throw notFound('secrets', refName);
+        uid = String((secret.metadata as JsonObject).uid ?? '');
+        boundClaims.secret = { name: refName, uid };
+      } else if (group === '' && kind === 'Node') {
+        throw notFound('nodes', refName); // no nodes are stored
+      } else {
+        throw badRequest(`cannot bind token for serviceaccount "${name}" to object of type ${group}/${version}, Kind=${kind}`);
       }
-      throw notFound(res, String(bound.name ?? ''));
+      if (typeof bound.uid === 'string' && bound.uid !== '' && bound.uid !== uid) {
+        // errors.NewConflict(schema.GroupResource{Group: gvk.Group, Resource: gvk.Kind}, ...)
+        throw conflict(
+          kind,
+          refName,
+          `the UID in the bound object reference (${bound.uid}) does not match the UID in record. The object might have been deleted and then recreated`,
+        );
+      }
+      boundRef = { kind, apiVersion, name: refName, uid };
     }
     if (opts.maxTokenExpirationSeconds !== undefined && expirationSeconds > opts.maxTokenExpirationSeconds) {
       warnings.push(`requested expiration of ${expirationSeconds} seconds shortened to ${opts.maxTokenExpirationSeconds} seconds`);
       expirationSeconds = opts.maxTokenExpirationSeconds;
     }
     const now = Date.now();
-    const iat = Math.floor(now / 1000);
-    // Claims as the API server's serviceaccount token generator emits them (keys sorted, as go-jose does).
+    // The issuer's clock: the tokenClockOffsetSeconds skew, or a one-shot expireTokens fault.
+    let iat = Math.floor(now / 1000) + Math.trunc(api.tokenClockOffsetSeconds);
+    if (expireFault.remaining > 0) {
+      expireFault.remaining--;
+      iat = Math.floor(now / 1000) - expireFault.agoSeconds - expirationSeconds;
+    }
+    let rogue: { sameKid: boolean } | undefined;
+    if (unknownKeyFault.remaining > 0) {
+      unknownKeyFault.remaining--;
+      rogue = { sameKid: unknownKeyFault.sameKid };
+    }
+    // Claims as the API server's serviceaccount token generator emits them. go-jose merges the claim
+    // structs through maps, so keys come out sorted at every level.
+    const k8sClaims: JsonObject = { namespace: ns, ...boundClaims, serviceaccount: { name, uid: saMeta.uid ?? '' } };
     const claims: JsonObject = {
       aud: audiences,
       exp: iat + expirationSeconds,
       iat,
       iss: api.issuer,
       jti: randomUUID(),
-      'kubernetes.io': { namespace: ns, serviceaccount: { name, uid: saMeta.uid ?? '' } },
+      'kubernetes.io': Object.fromEntries(Object.entries(k8sClaims).sort(([a], [b]) => (a < b ? -1 : 1))),
       nbf: iat,
       sub: `system:serviceaccount:${ns}:${name}`,
     };
-    const token = await signJwt(claims);
-    if (!wo.dryRun) tokens.push({ namespace: ns, name, audiences, expirationSeconds, token, claims });
+    const { token, kid } = await signJwt(claims, rogue);
+    if (!wo.dryRun) tokens.push({ namespace: ns, name, audiences, expirationSeconds, token, claims, kid, signedWithUnknownKey: rogue !== undefined });
     return {
       code: 201,
       warnings,
@@ -1324,8 +1870,8 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
         kind: 'TokenRequest',
         apiVersion: 'authentication.k8s.io/v1',
         metadata: { name, namespace: ns, creationTimestamp: rfc3339(now) },
-        spec: { audiences, expirationSeconds, boundObjectRef: null },
-        status: { token, expirationTimestamp: rfc3339(now + expirationSeconds * 1000) },
+        spec: { audiences, expirationSeconds, boundObjectRef: boundRef },
+        status: { token, expirationTimestamp: rfc3339((iat + expirationSeconds) * 1000) },
       },
     };
   }
@@ -1342,13 +1888,29 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
     v1: (): JsonObject => ({
       kind: 'APIResourceList',
       groupVersion: 'v1',
+      // Sorted by name as the real list is; verbs are the ones the emulator implements.
       resources: [
         { name: 'namespaces', singularName: 'namespace', namespaced: false, kind: 'Namespace', verbs, shortNames: ['ns'] },
+        { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['create', 'delete', 'get', 'list'], shortNames: ['po'], categories: ['all'] },
+        { name: 'secrets', singularName: 'secret', namespaced: true, kind: 'Secret', verbs: ['get', 'list'] },
         { name: 'serviceaccounts', singularName: 'serviceaccount', namespaced: true, kind: 'ServiceAccount', verbs, shortNames: ['sa'] },
         { name: 'serviceaccounts/token', singularName: '', namespaced: true, group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest', verbs: ['create'] },
       ],
     }),
-    apis: (): JsonObject => ({ kind: 'APIGroupList', apiVersion: 'v1', groups: [] }),
+    admissionGroup: (): JsonObject => ({
+      name: ADMISSION_GROUP,
+      versions: [{ groupVersion: `${ADMISSION_GROUP}/v1`, version: 'v1' }],
+      preferredVersion: { groupVersion: `${ADMISSION_GROUP}/v1`, version: 'v1' },
+    }),
+    apis: (): JsonObject => ({ kind: 'APIGroupList', apiVersion: 'v1', groups: [discovery.admissionGroup()] }),
+    admissionV1: (): JsonObject => ({
+      kind: 'APIResourceList',
+      apiVersion: 'v1',
+      groupVersion: `${ADMISSION_GROUP}/v1`,
+      resources: [
+        { name: 'mutatingwebhookconfigurations', singularName: 'mutatingwebhookconfiguration', namespaced: false, kind: 'MutatingWebhookConfiguration', verbs: ['get', 'list'], categories: ['api-extensions'] },
+      ],
+    }),
     version: (): JsonObject => ({
       major: '1',
       minor,
@@ -1395,16 +1957,29 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
     if (segs[0] !== 'api' && segs[0] !== 'apis') {
       return { code: 404, body: '404 page not found\n', contentType: 'text/plain; charset=utf-8' };
     }
+    if (segs[0] === 'apis') {
+      // /apis/admissionregistration.k8s.io[/v1[/mutatingwebhookconfigurations[/{name}]]]
+      if (segs[1] !== ADMISSION_GROUP) throw routeNotFound();
+      if (segs.length === 2) return only('GET', () => ({ code: 200, body: { kind: 'APIGroup', apiVersion: 'v1', ...discovery.admissionGroup() } }));
+      if (segs[2] !== 'v1') throw routeNotFound();
+      if (segs.length === 3) return only('GET', () => ({ code: 200, body: discovery.admissionV1() }));
+      if (segs[3] !== 'mutatingwebhookconfigurations') throw routeNotFound();
+      if (segs.length === 4) return only('GET', () => list(MUTATING_WEBHOOKS, undefined, query));
+      if (segs.length === 5) return only('GET', () => get(MUTATING_WEBHOOKS, '', segs[4] ?? ''));
+      throw routeNotFound();
+    }
     if (segs[0] !== 'api' || segs[1] !== 'v1') throw routeNotFound();
     const rest = segs.slice(2);
     const [r0, r1, r2, r3, r4] = rest;
-    // /api/v1/namespaces, /api/v1/serviceaccounts
+    // /api/v1/namespaces, /api/v1/{serviceaccounts,pods,secrets}
     if (rest.length === 1 && r0 === 'namespaces') {
       if (method === 'GET') return list(NAMESPACES, undefined, query);
       if (method === 'POST') return create(NAMESPACES, '', raw, contentType, query);
       throw methodNotAllowed();
     }
     if (rest.length === 1 && r0 === 'serviceaccounts') return only('GET', () => list(SERVICE_ACCOUNTS, undefined, query));
+    if (rest.length === 1 && r0 === 'pods') return only('GET', () => list(PODS, undefined, query));
+    if (rest.length === 1 && r0 === 'secrets') return only('GET', () => list(SECRETS, undefined, query));
     if (r0 !== 'namespaces' || r1 === undefined) throw routeNotFound();
     const ns = r1;
     // /api/v1/namespaces/{ns}
@@ -1421,6 +1996,26 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
         default:
           throw methodNotAllowed();
       }
+    }
+    if (r2 === 'pods') {
+      // /api/v1/namespaces/{ns}/pods[/{name}]; PUT/PATCH and subresources are not emulated.
+      if (rest.length === 3) {
+        if (method === 'GET') return list(PODS, ns, query);
+        if (method === 'POST') return create(PODS, ns, raw, contentType, query);
+        throw methodNotAllowed();
+      }
+      if (rest.length === 4) {
+        if (method === 'GET') return get(PODS, ns, r3 ?? '');
+        if (method === 'DELETE') return remove(PODS, ns, r3 ?? '', raw, query);
+        throw methodNotAllowed();
+      }
+      throw routeNotFound();
+    }
+    if (r2 === 'secrets') {
+      // /api/v1/namespaces/{ns}/secrets[/{name}]: read-only in the emulator.
+      if (rest.length === 3) return only('GET', () => list(SECRETS, ns, query));
+      if (rest.length === 4) return only('GET', () => get(SECRETS, ns, r3 ?? ''));
+      throw routeNotFound();
     }
     if (r2 !== 'serviceaccounts') throw routeNotFound();
     // /api/v1/namespaces/{ns}/serviceaccounts
@@ -1554,8 +2149,16 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
     failNext(method, pathRegex, code, reason, message, times = 1) {
       faultList.push({ method, pathRegex, status: code, reason, message, remaining: times });
     },
+    signWithUnknownKey(times = 1, o = {}) {
+      unknownKeyFault = { remaining: times, sameKid: o.sameKid === true };
+    },
+    expireTokens(agoSeconds = 60, times = 1) {
+      expireFault = { remaining: times, agoSeconds: Math.trunc(agoSeconds) };
+    },
     clear() {
       faultList = [];
+      unknownKeyFault = { remaining: 0, sameKid: false };
+      expireFault = { remaining: 0, agoSeconds: 60 };
       faults.latencyMs = 0;
     },
   };
@@ -1580,6 +2183,7 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
     log,
     tokens,
     issuer: opts.issuer ?? 'https://kubernetes.default.svc.cluster.local',
+    tokenClockOffsetSeconds: opts.tokenClockOffsetSeconds ?? 0,
     faults,
     writes: () => log.filter((r) => r.write),
     seedNamespace,
@@ -1589,13 +2193,19 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
       return o === undefined ? undefined : clone(o);
     },
     listServiceAccounts(ns) {
-      return [...stores.serviceaccounts.entries()]
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([, v]) => v)
-        .filter((o) => ns === undefined || (o.metadata as JsonObject).namespace === ns)
-        .map((o) => clone(o));
+      return sortedValues(SERVICE_ACCOUNTS, ns).map((o) => clone(o));
     },
     namespaces: () => [...stores.namespaces.keys()].sort(),
+    seedPod,
+    getPod(ns, name) {
+      const o = stores.pods.get(`${ns}/${name}`);
+      return o === undefined ? undefined : clone(o);
+    },
+    listPods(ns) {
+      return sortedValues(PODS, ns).map((o) => clone(o));
+    },
+    seedSecret,
+    seedMutatingWebhook,
     writeKubeconfig(path, kc = {}) {
       const ctx = kc.context ?? 'emulator';
       const q = (s: string): string => JSON.stringify(s); // a JSON string is a valid YAML double-quoted scalar
