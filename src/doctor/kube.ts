@@ -86,8 +86,14 @@ export async function checkIssuerAndToken(kube: KubeApi, namespace: string, name
   return { ...(issuer === undefined ? {} : { issuer }), claims };
 }
 
-export async function podsOf(kube: KubeApi, namespace: string, name: string): Promise<KubeObject[]> {
-  return (await kube.listPods(namespace)).filter((p) => ((p.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName ?? 'default') === name);
+/** The pods running as the ServiceAccount; undefined (and a warning) when pods cannot be listed. */
+export async function podsOf(kube: KubeApi, namespace: string, name: string, checks: Checks): Promise<KubeObject[] | undefined> {
+  try {
+    return (await kube.listPods(namespace)).filter((p) => ((p.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName ?? 'default') === name);
+  } catch (e) {
+    checks.warn('pods', `could not list the pods of ${namespace}: ${(e as Error).message}`, { fix: `kubectl auth can-i list pods -n ${namespace}` });
+    return undefined;
+  }
 }
 
 /** Every container (init containers first) of a Pod. */
@@ -98,12 +104,20 @@ export function containersOf(pod: KubeObject): { name?: string; env?: { name?: s
 
 export const hasEnv = (pod: KubeObject, env: string): boolean => containersOf(pod).some((c) => (c.env ?? []).some((e) => e.name === env));
 
-/** Is a mutating webhook with this name (or name fragment) installed? */
-export async function webhookInstalled(kube: KubeApi, names: string[]): Promise<string | undefined> {
-  const all = await kube.listMutatingWebhooks();
-  for (const w of all) {
-    const n = metaOf(w).name ?? '';
-    if (names.some((x) => n === x || n.includes(x))) return n;
+/**
+ * The webhook check: passes when a MutatingWebhookConfiguration with one of these names (or name
+ * fragments) is installed. Listing them needs cluster-wide read access; without it the check is a
+ * warning, not a failure of the chain.
+ */
+export async function checkWebhook(kube: KubeApi, names: string[], what: string, fix: string, checks: Checks): Promise<void> {
+  let all: KubeObject[];
+  try {
+    all = await kube.listMutatingWebhooks();
+  } catch (e) {
+    checks.warn('webhook', `could not list the mutating webhooks to find ${what}: ${(e as Error).message}`, { fix: 'kubectl auth can-i list mutatingwebhookconfigurations.admissionregistration.k8s.io' });
+    return;
   }
-  return undefined;
+  const found = all.map((w) => metaOf(w).name ?? '').find((n) => names.some((x) => n === x || n.includes(x)));
+  if (found) checks.pass('webhook', `${what} is installed (${found})`);
+  else checks.fail('webhook', `${what} is not installed`, { fix });
 }

@@ -5,7 +5,7 @@
  */
 import type { KubeObject } from '../../core/phase.js';
 import type { KubeApi } from '../../kube/client.js';
-import { checkIssuerAndToken, hasEnv, metaOf, podsOf, webhookInstalled } from '../../doctor/kube.js';
+import { checkIssuerAndToken, checkWebhook, hasEnv, metaOf, podsOf } from '../../doctor/kube.js';
 import type { Checks } from '../../doctor/report.js';
 import { AUDIENCE, CLIENT_ID_ANNOTATION, USE_LABEL } from './build.js';
 import type { AzureApi, ManagedIdentity } from './client.js';
@@ -81,11 +81,10 @@ export async function doctorAks(
     }
   }
 
-  const webhook = await webhookInstalled(kube, ['azure-wi-webhook']);
-  if (webhook) checks.pass('webhook', `the workload identity webhook is installed (${webhook})`);
-  else checks.fail('webhook', 'the Azure workload identity webhook is not installed: labelled pods get no token', { fix: 'az aks update -g RG -n CLUSTER --enable-workload-identity' });
+  await checkWebhook(kube, ['azure-wi-webhook'], 'the Azure workload identity webhook (without it labelled pods get no token)', 'az aks update -g RG -n CLUSTER --enable-workload-identity', checks);
 
-  const pods = await podsOf(kube, namespace, name);
+  const pods = await podsOf(kube, namespace, name, checks);
+  if (!pods) return;
   const unlabelled = pods.filter((p) => metaOf(p).labels?.[USE_LABEL] !== 'true').map((p) => metaOf(p).name ?? '?');
   const unmutated = pods.filter((p) => metaOf(p).labels?.[USE_LABEL] === 'true' && !hasEnv(p, 'AZURE_FEDERATED_TOKEN_FILE')).map((p) => metaOf(p).name ?? '?');
   if (unlabelled.length > 0) {

@@ -5,7 +5,7 @@
  */
 import { issuerHostPath } from '../../core/naming.js';
 import type { KubeApi } from '../../kube/client.js';
-import { checkIssuerAndToken, hasEnv, metaOf, podsOf, webhookInstalled } from '../../doctor/kube.js';
+import { checkIssuerAndToken, checkWebhook, hasEnv, metaOf, podsOf } from '../../doctor/kube.js';
 import type { Checks } from '../../doctor/report.js';
 import type { KubeObject } from '../../core/phase.js';
 import { AUDIENCE_ANNOTATION, DEFAULT_AUDIENCE, ROLE_ARN_ANNOTATION } from './build.js';
@@ -80,11 +80,10 @@ export async function doctorEks(kube: KubeApi, aws: AwsApi, namespace: string, n
     }
   }
 
-  const webhook = await webhookInstalled(kube, ['pod-identity-webhook']);
-  if (webhook) checks.pass('webhook', `the pod identity webhook is installed (${webhook})`);
-  else checks.fail('webhook', 'no pod identity webhook is installed: pods get no AWS_ROLE_ARN or token', { fix: 'on EKS it is built in; elsewhere install amazon-eks-pod-identity-webhook, or render pods with wid setup eks --inject' });
+  await checkWebhook(kube, ['pod-identity-webhook'], 'the pod identity webhook (without it pods get no AWS_ROLE_ARN or token)', 'on EKS it is built in; elsewhere install amazon-eks-pod-identity-webhook, or render pods with wid setup eks --inject', checks);
 
-  const pods = await podsOf(kube, namespace, name);
+  const pods = await podsOf(kube, namespace, name, checks);
+  if (!pods) return;
   const stale = pods.filter((p) => !hasEnv(p, 'AWS_ROLE_ARN') && !hasEnv(p, 'AWS_WEB_IDENTITY_TOKEN_FILE')).map((p) => metaOf(p).name ?? '?');
   if (stale.length > 0) {
     checks.fail('pods', `pod${stale.length === 1 ? '' : 's'} ${stale.join(', ')} run${stale.length === 1 ? 's' : ''} as ${name} without the role (started before it was configured, or not mutated)`, {

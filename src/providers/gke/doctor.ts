@@ -80,7 +80,8 @@ export async function doctorGke(
     }
   }
 
-  const pods = await podsOf(kube, namespace, name);
+  const pods = await podsOf(kube, namespace, name, checks);
+  if (!pods) return;
   const host = pods.filter((p) => (p.spec as { hostNetwork?: boolean } | undefined)?.hostNetwork === true).map((p) => metaOf(p).name ?? '?');
   if (host.length > 0) {
     checks.fail('pods', `pod${host.length === 1 ? '' : 's'} ${host.join(', ')} use${host.length === 1 ? 's' : ''} the host network, which bypasses Workload Identity (they get the node's identity)`, { fix: 'remove hostNetwork: true from the pod spec' });
