@@ -46,7 +46,7 @@ describe('doctor eks', () => {
   let env: Record<string, string>;
   beforeAll(async () => {
     aws = await startAwsEmulator();
-    env = { ...baseEnv(tmp), AWS_ENDPOINT_URL_IAM: aws.iamUrl, AWS_ENDPOINT_URL_EKS: aws.eksUrl, AWS_ENDPOINT_URL_STS: aws.stsUrl, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-west-2', KUBECONFIG: kubeconfig };
+    env = { ...baseEnv(tmp), AWS_ENDPOINT_URL_IAM: aws.iamUrl, AWS_ENDPOINT_URL_EKS: aws.eksUrl, AWS_ENDPOINT_URL_STS: aws.stsUrl, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-west-2', KUBECONFIG: kubeconfig, WID_RETRY_DELAY_MS: '20' };
   });
   afterAll(() => aws.close());
   beforeEach(async () => {

@@ -40,6 +40,7 @@ beforeAll(async () => {
     AWS_SECRET_ACCESS_KEY: 'wid-test-secret',
     AWS_REGION: 'us-west-2',
     KUBECONFIG: kubeconfig,
+    WID_RETRY_DELAY_MS: '20',
   };
 });
 

@@ -6,7 +6,7 @@ import type { EksRequest } from '../../core/request.js';
 import { readCluster, type EksContext } from '../../providers/eks/phases.js';
 import type { Factory } from '../factory.js';
 import type { IO } from '../io.js';
-import { eksFlags, eksRequest, type RawOptions } from '../request.js';
+import { eksFlags, eksRequest, retryDelay, type RawOptions } from '../request.js';
 
 export async function eksLive(raw: RawOptions, io: IO, factory: Factory, opts: { kube: boolean }): Promise<{ req: EksRequest; ctx: EksContext }> {
   // Flags, then the kubeconfig and context, then the cloud: bad input fails before any request.
@@ -18,5 +18,5 @@ export async function eksLive(raw: RawOptions, io: IO, factory: Factory, opts: {
     const { issuer, accountId, partition } = await readCluster(aws, name, region);
     return { issuer, accountId, partition };
   });
-  return { req, ctx: { aws, ...(kube === undefined ? {} : { kube }) } };
+  return { req, ctx: { aws, ...(kube === undefined ? {} : { kube }), ...retryDelay(io) } };
 }

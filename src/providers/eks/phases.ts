@@ -27,6 +27,8 @@ import { TRUST_POLICY_QUOTA, addStatement, grants, policySize, removeSubject, st
 
 export interface EksContext extends ServiceAccountContext {
   aws: AwsApi;
+  /** Base pause (ms) before re-reading a trust policy wid wrote, to catch a concurrent writer. */
+  retryDelayMs?: number;
   /** Teardown: also delete the OIDC provider when it is wid's and nothing else trusts it. */
   deleteOidcProvider?: boolean;
 }
@@ -43,6 +45,8 @@ function checkQuota(req: EksRequest, doc: PolicyDocument): void {
     hint: 'give this ServiceAccount its own role (--role-name), or ask AWS Service Quotas to raise "Role trust policy length" (up to 4096)',
   });
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** An IAM call that raced another writer: EntityAlreadyExists on create means "read again and go on". */
 function isAlreadyExists(e: unknown): boolean {
@@ -108,13 +112,27 @@ const iamRole: Phase<EksRequest, EksContext> = {
       }
     }
     // Update (or a create that raced another writer): merge into the trust policy as it is now, so a
-    // statement someone added since the plan was read is kept.
-    const role = await ctx.aws.getRole(req.roleName);
-    if (!role) throw new RuntimeError('WID_E_AWS_ROLE_GONE', `role ${req.roleName} disappeared while wid was updating it`, { hint: 'run the same command again' });
-    const merged = mergedTrust(req, role);
-    if (!merged) return;
-    checkQuota(req, merged);
-    await ctx.aws.updateTrustPolicy(req.roleName, JSON.stringify(merged));
+    // statement someone added since the plan was read is kept. IAM has no etag, so a writer that read
+    // before this write can still replace it: after a pause, read again, and merge again while this
+    // ServiceAccount's statement is missing.
+    const base = ctx.retryDelayMs ?? 1000;
+    for (let attempt = 1; ; attempt++) {
+      const role = await ctx.aws.getRole(req.roleName);
+      if (!role) throw new RuntimeError('WID_E_AWS_ROLE_GONE', `role ${req.roleName} disappeared while wid was updating it`, { hint: 'run the same command again' });
+      const merged = mergedTrust(req, role);
+      if (!merged) {
+        if (attempt > 2) return;
+      } else {
+        if (attempt > 5) {
+          throw new RuntimeError('WID_E_AWS_TRUST_CONTENDED', `the trust policy of role ${req.roleName} kept changing under wid: another writer replaced it ${attempt - 1} times`, {
+            hint: 'run the same command again once the other writer has finished',
+          });
+        }
+        checkQuota(req, merged);
+        await ctx.aws.updateTrustPolicy(req.roleName, JSON.stringify(merged));
+      }
+      await sleep(base * (0.5 + Math.random()));
+    }
   },
 };
 
