@@ -72,6 +72,14 @@ export function retryDelay(io: IO): { retryDelayMs?: number } {
   return { retryDelayMs: Number(raw) };
 }
 
+/** WID_TIMEOUT_MS: the time limit of each cloud and cluster request (default 30 s). */
+export function timeout(io: IO): { timeoutMs?: number } {
+  const raw = io.env.WID_TIMEOUT_MS;
+  if (raw === undefined || raw === '') return {};
+  if (!/^\d+$/.test(raw) || Number(raw) === 0) throw new UsageError('WID_E_INPUT_INVALID', `WID_TIMEOUT_MS ${JSON.stringify(raw)} is invalid: expected a positive whole number of milliseconds`, { flag: 'WID_TIMEOUT_MS' });
+  return { timeoutMs: Number(raw) };
+}
+
 export const OUTPUT_FORMATS = ['text', 'json', 'yaml'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 

@@ -10,6 +10,8 @@ import type { KubeApi } from './client.js';
 export interface KubeOptions {
   kubeconfig?: string;
   context?: string;
+  /** Per-request time limit (ms); a hanging API server ends in a clear error. */
+  timeoutMs?: number;
 }
 
 /** The API server's Status body, when there is one. */
@@ -35,6 +37,12 @@ function toCloudError(operation: string, e: unknown, context: string): never {
     throw new CloudError('kubernetes', operation, reason, s.message ?? e.message, { status: e.code, ...(hint === undefined ? {} : { hint }), cause: e });
   }
   const err = e as NodeJS.ErrnoException;
+  if (err && (err.name === 'AbortError' || err.name === 'TimeoutError' || /aborted|timeout/i.test(String(err.message)))) {
+    throw new RuntimeError('WID_E_KUBE_TIMEOUT', `the Kubernetes API of kube context ${context} did not answer ${operation} in time`, {
+      hint: 'check that the cluster is reachable (kubectl get --raw /version); WID_TIMEOUT_MS raises the limit',
+      cause: e,
+    });
+  }
   if (err && (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'ETIMEDOUT' || err.code === 'ECONNRESET' || /fetch failed|connect/i.test(String(err.message)))) {
     throw new RuntimeError('WID_E_KUBE_UNREACHABLE', `cannot reach the Kubernetes API of kube context ${context}: ${err.message}`, {
       hint: 'check the context (kubectl config current-context) and that the cluster is reachable (kubectl get --raw /version)',
@@ -75,7 +83,27 @@ export function createKubeApi(opts: KubeOptions): KubeApi {
   const wellKnown = kc.makeApiClient(WellKnownApi);
   const openid = kc.makeApiClient(OpenidApi);
   const parse = (text: unknown): Record<string, unknown> => (typeof text === 'string' ? (JSON.parse(text) as Record<string, unknown>) : ((text ?? {}) as Record<string, unknown>));
-  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  // Every request carries an abort signal with the time limit (client-node hands it to fetch). The
+  // object-parameter API runs middleware as client-node's own Observable stub, which callers resolve
+  // with toPromise(); `resolved` is that shape.
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const resolved = <T>(value: T): { toPromise(): Promise<T>; pipe<U>(f: (v: T) => U): unknown } => ({
+    toPromise: () => Promise.resolve(value),
+    pipe: (f) => resolved(f(value)),
+  });
+  const limit = {
+    middleware: [
+      {
+        pre: (ctx: { setSignal(signal: AbortSignal): void }) => {
+          ctx.setSignal(AbortSignal.timeout(timeoutMs));
+          return resolved(ctx);
+        },
+        post: <T>(response: T) => resolved(response),
+      },
+    ],
+    middlewareMergeStrategy: 'append' as const,
+  } as never;
+  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch, limit);
 
   async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -95,21 +123,21 @@ export function createKubeApi(opts: KubeOptions): KubeApi {
 
   return {
     context,
-    namespaceExists: async (name) => (await orAbsent('get namespaces', () => core.readNamespace({ name }))) !== undefined,
+    namespaceExists: async (name) => (await orAbsent('get namespaces', () => core.readNamespace({ name }, limit))) !== undefined,
     createNamespace: (name) =>
       call('create namespaces', async () => {
         try {
-          await core.createNamespace({ body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
+          await core.createNamespace({ body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } }, limit);
         } catch (e) {
           // Created meanwhile by someone else: what we wanted.
           if (!(e instanceof ApiException && e.code === 409)) throw e;
         }
       }),
     getServiceAccount: async (namespace, name) =>
-      (await orAbsent('get serviceaccounts', () => core.readNamespacedServiceAccount({ namespace, name }))) as KubeObject | undefined,
+      (await orAbsent('get serviceaccounts', () => core.readNamespacedServiceAccount({ namespace, name }, limit))) as KubeObject | undefined,
     createServiceAccount: (namespace, body) =>
       call('create serviceaccounts', async () => {
-        await core.createNamespacedServiceAccount({ namespace, body: body as never });
+        await core.createNamespacedServiceAccount({ namespace, body: body as never }, limit);
       }),
     patchServiceAccount: (namespace, name, patch) =>
       call('patch serviceaccounts', async () => {
@@ -117,24 +145,24 @@ export function createKubeApi(opts: KubeOptions): KubeApi {
       }),
     deleteServiceAccount: (namespace, name) =>
       call('delete serviceaccounts', async () => {
-        await orAbsent('delete serviceaccounts', () => core.deleteNamespacedServiceAccount({ namespace, name }));
+        await orAbsent('delete serviceaccounts', () => core.deleteNamespacedServiceAccount({ namespace, name }, limit));
       }),
     listPods: (namespace) =>
-      call('list pods', async () => ((namespace === undefined ? await core.listPodForAllNamespaces() : await core.listNamespacedPod({ namespace })).items ?? []) as unknown as KubeObject[]),
+      call('list pods', async () => ((namespace === undefined ? await core.listPodForAllNamespaces(undefined, limit) : await core.listNamespacedPod({ namespace }, limit)).items ?? []) as unknown as KubeObject[]),
     listSecrets: (namespace) =>
-      call('list secrets', async () => ((namespace === undefined ? await core.listSecretForAllNamespaces() : await core.listNamespacedSecret({ namespace })).items ?? []) as unknown as KubeObject[]),
-    listMutatingWebhooks: () => call('list mutatingwebhookconfigurations', async () => ((await admission.listMutatingWebhookConfiguration()).items ?? []) as unknown as KubeObject[]),
+      call('list secrets', async () => ((namespace === undefined ? await core.listSecretForAllNamespaces(undefined, limit) : await core.listNamespacedSecret({ namespace }, limit)).items ?? []) as unknown as KubeObject[]),
+    listMutatingWebhooks: () => call('list mutatingwebhookconfigurations', async () => ((await admission.listMutatingWebhookConfiguration(undefined, limit)).items ?? []) as unknown as KubeObject[]),
     createToken: (namespace, name, audiences, expirationSeconds) =>
       call('create serviceaccounts/token', async () => {
         const tr = await core.createNamespacedServiceAccountToken({
           namespace,
           name,
           body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences, expirationSeconds } },
-        });
+        }, limit);
         const exp = tr.status?.expirationTimestamp as unknown;
         return { token: tr.status?.token ?? '', ...(exp === undefined ? {} : { expiresAt: exp instanceof Date ? exp.toISOString() : String(exp) }) };
       }),
-    openidConfiguration: () => call('get /.well-known/openid-configuration', async () => parse(await wellKnown.getServiceAccountIssuerOpenIDConfiguration())),
-    jwks: () => call('get /openid/v1/jwks', async () => parse(await openid.getServiceAccountIssuerOpenIDKeyset()) as { keys: Record<string, unknown>[] }),
+    openidConfiguration: () => call('get /.well-known/openid-configuration', async () => parse(await wellKnown.getServiceAccountIssuerOpenIDConfiguration(undefined, limit))),
+    jwks: () => call('get /openid/v1/jwks', async () => parse(await openid.getServiceAccountIssuerOpenIDKeyset(undefined, limit)) as { keys: Record<string, unknown>[] }),
   };
 }

@@ -6,15 +6,16 @@ import type { AksRequest } from '../../core/request.js';
 import { observeIdentity, readCluster, type AksContext } from '../../providers/aks/phases.js';
 import type { Factory } from '../factory.js';
 import type { IO } from '../io.js';
-import { aksFlags, aksRequest, retryDelay, type RawOptions } from '../request.js';
+import { timeout, aksFlags, aksRequest, retryDelay, type RawOptions } from '../request.js';
 
 export async function aksLive(raw: RawOptions, io: IO, factory: Factory, opts: { kube: boolean }): Promise<{ req: AksRequest; ctx: AksContext }> {
   // Flags, then the kubeconfig and context, then the cloud: bad input fails before any request.
   aksFlags(raw);
-  const kube = opts.kube ? await factory.kube({ ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }), ...(raw.context === undefined ? {} : { context: raw.context }) }) : undefined;
+  const kube = opts.kube ? await factory.kube({ ...timeout(io), ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }), ...(raw.context === undefined ? {} : { context: raw.context }) }) : undefined;
   let ctx: AksContext | undefined;
   const req = await aksRequest(io, raw, async (subscription, resourceGroup, cluster) => {
     const azure = await factory.azure({
+      ...timeout(io),
       subscription,
       ...(io.env.AZURE_RESOURCE_MANAGER_ENDPOINT ? { endpoint: io.env.AZURE_RESOURCE_MANAGER_ENDPOINT } : {}),
       ...(io.env.AZURE_AUTHORITY_HOST ? { authorityHost: io.env.AZURE_AUTHORITY_HOST } : {}),

@@ -15,6 +15,7 @@ import { table } from '../../output/table.js';
 import type { Factory } from '../factory.js';
 import { examples, kubeOptions } from '../flags.js';
 import type { IO } from '../io.js';
+import { timeout } from '../request.js';
 
 export const LEGACY_TOKEN_TYPE = 'kubernetes.io/service-account-token';
 const SA_NAME_ANNOTATION = 'kubernetes.io/service-account.name';
@@ -102,6 +103,7 @@ export async function runAudit(raw: RawAuditOptions, io: IO, factory: Factory): 
   if (raw.context !== undefined && raw.context.trim() === '') throw new UsageError('WID_E_INPUT_INVALID', '--context "" is invalid: expected a kube context name', { flag: '--context' });
 
   const kube = await factory.kube({
+    ...timeout(io),
     ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }),
     ...(raw.context === undefined ? {} : { context: raw.context }),
   });

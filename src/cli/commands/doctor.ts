@@ -14,7 +14,7 @@ import { GSA_ANNOTATION } from '../../providers/gke/build.js';
 import type { Factory } from '../factory.js';
 import { awsOptions, examples, kubeOptions, serviceAccountOptions } from '../flags.js';
 import type { IO } from '../io.js';
-import type { RawOptions } from '../request.js';
+import { timeout, retryDelay, type RawOptions } from '../request.js';
 import { styleFor } from '../style.js';
 
 interface DoctorOptions extends RawOptions {
@@ -67,7 +67,7 @@ export async function runDoctor(providerArg: string | undefined, raw: DoctorOpti
   if (raw.location !== undefined) v.gcpLocation('--location', raw.location);
   if (raw.region !== undefined) v.awsRegion('--region', raw.region);
 
-  const kube = await factory.kube({ ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }), ...(raw.context === undefined ? {} : { context: raw.context }) });
+  const kube = await factory.kube({ ...timeout(io), ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }), ...(raw.context === undefined ? {} : { context: raw.context }) });
   const checks = new Checks();
   const sa = await checkServiceAccount(kube, namespace, name, checks);
   let provider: Provider | undefined = given;
@@ -85,7 +85,7 @@ export async function runDoctor(providerArg: string | undefined, raw: DoctorOpti
     switch (provider) {
       case 'eks': {
         const { doctorEks } = await import('../../providers/eks/doctor.js');
-        const aws = await factory.aws({ ...(raw.region === undefined ? {} : { region: raw.region }), ...(raw.profile === undefined ? {} : { profile: raw.profile }) });
+        const aws = await factory.aws({ ...timeout(io), ...(raw.region === undefined ? {} : { region: raw.region }), ...(raw.profile === undefined ? {} : { profile: raw.profile }) });
         await doctorEks(kube, aws, namespace, name, sa, checks);
         break;
       }
@@ -95,6 +95,7 @@ export async function runDoctor(providerArg: string | undefined, raw: DoctorOpti
         if (subscription === undefined) throw new UsageError('WID_E_INPUT_MISSING', 'missing required flag --subscription (where the managed identity is), or set AZURE_SUBSCRIPTION_ID', { flag: '--subscription' });
         v.guid('--subscription', subscription);
         const azure = await factory.azure({
+          ...timeout(io),
           subscription,
           ...(env.AZURE_RESOURCE_MANAGER_ENDPOINT ? { endpoint: env.AZURE_RESOURCE_MANAGER_ENDPOINT } : {}),
           ...(env.AZURE_AUTHORITY_HOST ? { authorityHost: env.AZURE_AUTHORITY_HOST } : {}),
@@ -109,6 +110,8 @@ export async function runDoctor(providerArg: string | undefined, raw: DoctorOpti
           if (value === undefined) throw new UsageError('WID_E_INPUT_MISSING', `missing required flag ${flag}: doctor gke reads the cluster's workload pool`, { flag });
         }
         const gcp = await factory.gcp({
+          ...timeout(io),
+          ...retryDelay(io),
           project: project!,
           endpoints: {
             ...(env.CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM ? { iam: env.CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM } : {}),

@@ -6,16 +6,18 @@ import type { GkeRequest } from '../../core/request.js';
 import { readCluster, type GkeContext } from '../../providers/gke/phases.js';
 import type { Factory } from '../factory.js';
 import type { IO } from '../io.js';
-import { gkeFlags, gkeRequest, retryDelay, type RawOptions } from '../request.js';
+import { timeout, gkeFlags, gkeRequest, retryDelay, type RawOptions } from '../request.js';
 
 export async function gkeLive(raw: RawOptions, io: IO, factory: Factory, opts: { kube: boolean }): Promise<{ req: GkeRequest; ctx: GkeContext; warnings: string[] }> {
   // Flags, then the kubeconfig and context, then the cloud: bad input fails before any request.
   gkeFlags(raw);
-  const kube = opts.kube ? await factory.kube({ ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }), ...(raw.context === undefined ? {} : { context: raw.context }) }) : undefined;
+  const kube = opts.kube ? await factory.kube({ ...timeout(io), ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }), ...(raw.context === undefined ? {} : { context: raw.context }) }) : undefined;
   const env = io.env;
   // Known before any call (the project is needed up front, so Google's auth library never searches for one).
   const project = raw.project ?? env.CLOUDSDK_CORE_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
   const gcp = await factory.gcp({
+    ...timeout(io),
+    ...retryDelay(io),
     ...(project === undefined ? {} : { project }),
     endpoints: {
       // gcloud's own overrides, so one environment points both gcloud and wid elsewhere.

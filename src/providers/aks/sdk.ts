@@ -16,6 +16,8 @@ export interface AzureOptions {
   endpoint?: string;
   /** The sign-in authority, when not the public cloud's (AZURE_AUTHORITY_HOST). */
   authorityHost?: string;
+  /** Per-request time limit (ms); the SDK retries timeouts, 429 (honouring Retry-After) and 5xx. */
+  timeoutMs?: number;
 }
 
 /** The public clouds' authorities: MSAL knows them, so instance discovery can stay on for these. */
@@ -65,6 +67,9 @@ function toCloudError(operation: string, e: unknown): never {
       cause: e,
     });
   }
+  if (isRestError(e) && e.statusCode === undefined && /timeout|timed out|aborted/i.test(e.message)) {
+    throw new CloudError('azure', operation, 'Timeout', e.message, { hint: 'Azure did not answer in time (after retries); check the network or endpoint, or raise WID_TIMEOUT_MS' });
+  }
   if (isRestError(e)) {
     const { code, message } = armError(e);
     let hint: string | undefined;
@@ -113,12 +118,26 @@ export function createAzureApi(opts: AzureOptions): AzureApi {
   // discovery would ask the public cloud about it first: turn it off there.
   const credential = new DefaultAzureCredential(authority !== undefined && !KNOWN_AUTHORITIES.includes(authority) ? { disableInstanceDiscovery: true } : {});
   const scopes = [`${endpoint}/.default`];
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  // Every ARM request gets a time limit: the SDK's pipeline has none by default.
+  const additionalPolicies = [
+    {
+      position: 'perRetry' as const,
+      policy: {
+        name: 'widRequestTimeout',
+        sendRequest: (request: { timeout: number }, next: (r: never) => Promise<never>) => {
+          request.timeout = timeoutMs;
+          return next(request as never);
+        },
+      },
+    },
+  ] as never;
   let aksClient: ContainerServiceClient | undefined;
   let msiClient: ManagedServiceIdentityClient | undefined;
   let authClient: AuthorizationManagementClient | undefined;
-  const aks = (): ContainerServiceClient => (aksClient ??= new ContainerServiceClient(credential, opts.subscription, { endpoint, credentials: { scopes } }));
-  const msi = (): ManagedServiceIdentityClient => (msiClient ??= new ManagedServiceIdentityClient(credential, opts.subscription, { endpoint, credentialScopes: scopes }));
-  const auth = (): AuthorizationManagementClient => (authClient ??= new AuthorizationManagementClient(credential, opts.subscription, { endpoint, credentialScopes: scopes }));
+  const aks = (): ContainerServiceClient => (aksClient ??= new ContainerServiceClient(credential, opts.subscription, { endpoint, credentials: { scopes }, additionalPolicies }));
+  const msi = (): ManagedServiceIdentityClient => (msiClient ??= new ManagedServiceIdentityClient(credential, opts.subscription, { endpoint, credentialScopes: scopes, additionalPolicies }));
+  const auth = (): AuthorizationManagementClient => (authClient ??= new AuthorizationManagementClient(credential, opts.subscription, { endpoint, credentialScopes: scopes, additionalPolicies }));
 
   return {
     getCluster: (resourceGroup, name) =>

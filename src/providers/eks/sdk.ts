@@ -27,6 +27,8 @@ import type { AwsApi, IamRole, PolicyDocument } from './client.js';
 export interface AwsOptions {
   region?: string;
   profile?: string;
+  /** Per-attempt time limit (ms); the SDK retries up to 4 attempts in all. */
+  timeoutMs?: number;
 }
 
 /** The IAM permission each call needs, named in AccessDenied hints. */
@@ -83,6 +85,9 @@ function toCloudError(operation: string, e: unknown): never {
     }
     throw new CloudError('aws', operation, code, e.message, { ...(status === undefined ? {} : { status }), ...(hint === undefined ? {} : { hint }), cause: e });
   }
+  if (e instanceof Error && (e.name === 'TimeoutError' || /timed? ?out/i.test(e.message))) {
+    throw new CloudError('aws', operation, 'Timeout', e.message, { hint: 'AWS did not answer in time (after retries); check the network or endpoint, or raise WID_TIMEOUT_MS' });
+  }
   if (e instanceof Error && /Region is missing/i.test(e.message)) {
     throw new CloudError('aws', operation, 'RegionMissing', 'no AWS region is configured', { hint: 'pass --region, or set AWS_REGION' });
   }
@@ -134,6 +139,9 @@ export function createAwsApi(opts: AwsOptions): AwsApi {
     ...(opts.region === undefined ? {} : { region: opts.region }),
     ...(opts.profile === undefined ? {} : { profile: opts.profile }),
     maxAttempts: 4,
+    // The SDK's HTTP handler only warns when requestTimeout passes and keeps waiting unless told to
+    // throw; throwing lets the SDK retry, so a dead endpoint costs attempts x timeout, then fails.
+    requestHandler: { connectionTimeout: opts.timeoutMs ?? 10_000, requestTimeout: opts.timeoutMs ?? 30_000, throwOnRequestTimeout: true },
   };
   let eksClient: EKSClient | undefined;
   let iamClient: IAMClient | undefined;

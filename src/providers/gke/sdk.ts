@@ -18,6 +18,10 @@ export interface GcpOptions {
   project?: string;
   /** Root URLs (scheme://host:port/) per API, for other endpoints; default Google's. */
   endpoints?: { iam?: string; container?: string; cloudresourcemanager?: string };
+  /** Per-request time limit (ms). */
+  timeoutMs?: number;
+  /** Base pause (ms) between retries of transient failures. */
+  retryDelayMs?: number;
 }
 
 const PERMISSION: Record<string, string> = {
@@ -59,6 +63,9 @@ function toCloudError(operation: string, e: unknown): never {
     else if (status === 429) hint = 'Google throttled the request; wait a minute and run the same command again';
     throw new CloudError('gcp', operation, code, message, { status, ...(hint === undefined ? {} : { hint }), cause: e });
   }
+  if (e instanceof Error && transient(e)) {
+    throw new CloudError('gcp', operation, 'Unavailable', e.message, { hint: 'Google did not answer (after retries); check the network or endpoint, or raise WID_TIMEOUT_MS' });
+  }
   if (e instanceof Error && /Could not load the default credentials|Unable to detect a Project Id/i.test(e.message)) {
     throw new CloudError('gcp', operation, 'CredentialsMissing', e.message.split('\n')[0] ?? e.message, {
       hint: 'sign in: gcloud auth application-default login (or set GOOGLE_APPLICATION_CREDENTIALS)',
@@ -68,20 +75,29 @@ function toCloudError(operation: string, e: unknown): never {
   throw e;
 }
 
-async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    return toCloudError(operation, e);
-  }
+/** 429, 5xx, a dropped connection or a timeout: worth another try. */
+function transient(e: unknown): boolean {
+  const status = httpStatus(e);
+  if (status !== undefined) return status === 429 || status === 500 || status === 502 || status === 503 || status === 504;
+  const code = String((e as { code?: unknown })?.code ?? '');
+  return ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED'].includes(code) || /socket hang up|timeout|aborted/i.test(String((e as Error)?.message));
 }
 
-async function orAbsent<T>(operation: string, fn: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (httpStatus(e) === 404) return undefined;
-    return toCloudError(operation, e);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * gaxios retries only idempotent GETs, so wid retries the rest itself: bounded (4 attempts),
+ * exponential, with jitter. A retried write is safe: service-account creation answers 409
+ * ALREADY_EXISTS if the first attempt went through, and a setIamPolicy replay fails on its stale etag.
+ */
+async function withRetry<T>(base: number, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!transient(e) || attempt >= 4) throw e;
+      await sleep(base * 2 ** (attempt - 1) * (0.5 + Math.random()));
+    }
   }
 }
 
@@ -98,8 +114,25 @@ function toGsa(sa: iam_v1.Schema$ServiceAccount): GoogleServiceAccount {
 const saName = (email: string): string => `projects/${email.slice(email.indexOf('@') + 1).replace(/\.iam\.gserviceaccount\.com$/, '')}/serviceAccounts/${email}`;
 
 export function createGcpApi(opts: GcpOptions = {}): GcpApi {
+  const base = opts.retryDelayMs ?? 500;
+  const call = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await withRetry(base, fn);
+    } catch (e) {
+      return toCloudError(operation, e);
+    }
+  };
+  const orAbsent = async <T>(operation: string, fn: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await withRetry(base, fn);
+    } catch (e) {
+      if (httpStatus(e) === 404) return undefined;
+      return toCloudError(operation, e);
+    }
+  };
   const auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'], ...(opts.project === undefined ? {} : { projectId: opts.project }) });
-  const root = (url: string | undefined): { rootUrl?: string } => (url === undefined ? {} : { rootUrl: url.endsWith('/') ? url : `${url}/` });
+  const timeout = opts.timeoutMs ?? 30_000;
+  const root = (url: string | undefined): { rootUrl?: string; timeout: number } => ({ timeout, ...(url === undefined ? {} : { rootUrl: url.endsWith('/') ? url : `${url}/` }) });
   let iamC: iam_v1.Iam | undefined;
   let containerC: container_v1.Container | undefined;
   let crmC: cloudresourcemanager_v3.Cloudresourcemanager | undefined;
