@@ -351,6 +351,8 @@ export function gkeFlags(o: RawOptions) {
   }
   v.namespace('--namespace', o.namespace);
   if (o.sa !== undefined) v.serviceAccountName('--sa', o.sa);
+  // Checked now for its form; a short name is completed with the project later.
+  if (o.gsa !== undefined) v.gsa('--gsa', o.gsa, o.project ?? 'placeholder-project');
   return {
     mode,
     cluster,

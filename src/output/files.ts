@@ -17,11 +17,23 @@ export function checkOutDir(dir: string, names: string[]): void {
       return 'none';
     }
   };
+  // Writing through a symlink would put the manifests somewhere the user did not name.
+  const isLink = (p: string): boolean => {
+    try {
+      return fs.lstatSync(p).isSymbolicLink();
+    } catch {
+      return false;
+    }
+  };
+  if (isLink(dir)) throw new UsageError('WID_E_INPUT_INVALID', `--out ${JSON.stringify(dir)} is invalid: it is a symbolic link; name the real directory`, { flag: '--out' });
   const d = kind(dir);
   if (d === 'other') throw new UsageError('WID_E_INPUT_INVALID', `--out ${JSON.stringify(dir)} is invalid: it exists and is not a directory`, { flag: '--out' });
   for (const n of names) {
     if (d === 'dir' && kind(join(dir, n)) === 'dir') {
       throw new UsageError('WID_E_INPUT_INVALID', `--out ${JSON.stringify(dir)} is invalid: ${join(dir, n)} is a directory`, { flag: '--out' });
+    }
+    if (d === 'dir' && isLink(join(dir, n))) {
+      throw new UsageError('WID_E_INPUT_INVALID', `--out ${JSON.stringify(dir)} is invalid: ${join(dir, n)} is a symbolic link`, { flag: '--out' });
     }
   }
 }
@@ -33,6 +45,7 @@ export interface FileOps {
   renameSync: typeof fs.renameSync;
   rmSync: typeof fs.rmSync;
   existsSync: typeof fs.existsSync;
+  chmodSync: typeof fs.chmodSync;
 }
 
 export function writeFilesAtomically(dir: string, files: Record<string, string>, ops: FileOps = fs): string[] {
@@ -48,7 +61,11 @@ export function writeFilesAtomically(dir: string, files: Record<string, string>,
   }));
   try {
     created = ops.mkdirSync(dir, { recursive: true });
-    for (const e of entries) ops.writeFileSync(e.tmp, e.text, { flag: 'wx' });
+    // 0644 whatever the umask: manifests are meant to be read (and committed) by others.
+    for (const e of entries) {
+      ops.writeFileSync(e.tmp, e.text, { flag: 'wx', mode: 0o644 });
+      ops.chmodSync(e.tmp, 0o644);
+    }
     for (const e of entries) {
       if (ops.existsSync(e.target)) {
         ops.renameSync(e.target, e.backup);

@@ -30,6 +30,18 @@ export function baseEnv(home: string): Record<string, string> {
   };
 }
 
+/** Values a spawned wid must never print: the test credentials it was given, and any token shape. */
+function leaks(env: Record<string, string>, text: string): string[] {
+  const secrets = Object.entries(env)
+    .filter(([k, v]) => /SECRET|PASSWORD/.test(k) && v.length >= 6)
+    .map(([k]) => k)
+    .filter((k) => text.includes(env[k]!));
+  // A signed JWT (header.payload.signature), or a Google access token.
+  if (/eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]{10,}/.test(text)) secrets.push('a signed JWT');
+  if (/ya29\.[\w-]{10,}/.test(text)) secrets.push('a Google access token');
+  return secrets;
+}
+
 export function wid(args: string[], env: Record<string, string>, input?: string): Promise<WidResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -43,6 +55,8 @@ export function wid(args: string[], env: Record<string, string>, input?: string)
       clearTimeout(timer);
       // A test's wid must never reach past 127.0.0.1; the guard reports any attempt.
       if (stderr.includes('wid-test: blocked connection')) reject(new Error(`wid tried to leave 127.0.0.1:\n${stderr}`));
+      // Nothing secret may appear in any output of any test's wid.
+      else if (leaks(env, stdout + stderr).length > 0) reject(new Error(`wid printed ${leaks(env, stdout + stderr).join(', ')}`));
       else resolve({ code, stdout, stderr });
     });
     child.stdin.end(input ?? '');
