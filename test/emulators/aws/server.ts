@@ -52,7 +52,24 @@ export interface AwsFaults {
   deny(action: string): void;
   /** Milliseconds added before every response, errors included. */
   latencyMs: number;
+  /**
+   * Holds the next `count` IAM/STS calls of `action` whose parameters include `where` (exact values)
+   * after their latency, until `count` of them are waiting (or `timeoutMs`, default 5000, has passed
+   * since the first arrived), then lets them all go on in arrival order. Makes two clients' reads and
+   * writes interleave for sure. Later calls pass; clear() releases what is held.
+   */
+  gather(action: string, count: number, opts?: { where?: Record<string, string>; timeoutMs?: number }): void;
   clear(): void;
+}
+
+/** A faults.gather in progress. */
+interface Gathering {
+  action: string;
+  where: Record<string, string>;
+  count: number;
+  timeoutMs: number;
+  waiting: (() => void)[];
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 export interface SeedClusterInput {
@@ -132,6 +149,12 @@ export interface AwsEmulator {
   getRole(name: string): EmulatedRole | undefined;
   getOidcProvider(arn: string): EmulatedOidcProvider | undefined;
   faults: AwsFaults;
+  /**
+   * Called synchronously with the request's record (status filled in) right after its answer was
+   * handed to the socket (`res.end`), for every request on all three listeners. A test hook (e.g. to
+   * kill the client right after its k-th write was answered); reset() leaves it in place.
+   */
+  onResponse?: (record: AwsRequestRecord) => void;
   /** State, log and faults back to empty. */
   reset(): void;
   close(): Promise<void>;
@@ -671,8 +694,10 @@ class AwsEmulatorImpl implements AwsEmulator {
   private state = new State();
   private failQueue = new Map<string, QueuedFault[]>();
   private denied = new Set<string>();
+  private gathers: Gathering[] = [];
   private servers: Server[] = [];
   faults: AwsFaults;
+  onResponse?: (record: AwsRequestRecord) => void;
 
   private constructor(readonly accountId: string) {
     const failQueue = this.failQueue;
@@ -687,9 +712,14 @@ class AwsEmulatorImpl implements AwsEmulator {
       deny(action: string): void {
         denied.add(action);
       },
-      clear(): void {
+      gather: (action, count, opts = {}) => {
+        const g: Gathering = { action, where: { ...(opts.where ?? {}) }, count, timeoutMs: opts.timeoutMs ?? 5000, waiting: [] };
+        this.gathers.push(g);
+      },
+      clear: (): void => {
         failQueue.clear();
         denied.clear();
+        for (const g of [...this.gathers]) this.release(g);
         faults.latencyMs = 0;
       },
     };
@@ -851,11 +881,30 @@ class AwsEmulatorImpl implements AwsEmulator {
       'Content-Length': String(Buffer.byteLength(reply.body)),
     });
     res.end(reply.body);
+    this.onResponse?.(record);
   }
 
   private async delay(): Promise<void> {
     const ms = this.faults.latencyMs;
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  /** faults.gather: waits while a gathering this call belongs to is not complete. */
+  private async gathered(action: string, params: Record<string, string>): Promise<void> {
+    const g = this.gathers.find((x) => x.action === action && Object.entries(x.where).every(([k, v]) => params[k] === v));
+    if (!g) return;
+    await new Promise<void>((resolve) => {
+      g.waiting.push(resolve);
+      if (g.waiting.length >= g.count) this.release(g);
+      else if (g.waiting.length === 1) g.timer = setTimeout(() => this.release(g), g.timeoutMs);
+    });
+  }
+
+  private release(g: Gathering): void {
+    const i = this.gathers.indexOf(g);
+    if (i >= 0) this.gathers.splice(i, 1);
+    if (g.timer) clearTimeout(g.timer);
+    for (const go of g.waiting.splice(0)) go();
   }
 
   /** Injected faults, checked after authentication: deny first, then queued failNext errors. */
@@ -903,6 +952,7 @@ class AwsEmulatorImpl implements AwsEmulator {
     const ns = service === 'iam' ? IAM_NS : STS_NS;
     const xml = (status: number, text: string): Reply => ({ status, headers: { 'Content-Type': 'text/xml' }, body: text });
     await this.delay();
+    await this.gathered(action, record.params);
     try {
       checkAuthorization(req.headers.authorization, service);
       const q = new QueryParams(raw);

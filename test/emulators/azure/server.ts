@@ -74,8 +74,25 @@ export interface AzureFaults {
   ficConflict(times?: number): void;
   /** Milliseconds added before every answer (errors included). Concurrent FIC writes to one identity inside this window get 409. */
   latencyMs: number;
+  /**
+   * Holds the next `count` ARM requests with this method (`'*'` for any) and a matching path after
+   * their latency, until `count` of them are waiting (or `timeoutMs`, default 5000, has passed since
+   * the first arrived), then lets them all go on in arrival order. Two FIC writes gathered this way
+   * are in flight together, so the later one gets the 409 of concurrent writes. clear() releases them.
+   */
+  gather(method: string, pathRegex: RegExp, count: number, timeoutMs?: number): void;
   /** Drops every queued fault and deny, and sets latencyMs back to 0. */
   clear(): void;
+}
+
+/** A faults.gather in progress. */
+interface Gathering {
+  method: string;
+  pathRegex: RegExp;
+  count: number;
+  timeoutMs: number;
+  waiting: (() => void)[];
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 export interface SeedResourceGroupInput {
@@ -228,6 +245,12 @@ export interface AzureEmulator {
   /** A TokenCredential that returns issueToken(): for in-process tests that skip MSAL. */
   tokenCredential(): EmulatorTokenCredential;
   faults: AzureFaults;
+  /**
+   * Called synchronously with the request's record (status filled in) right after its answer was
+   * handed to the socket (`res.end`), for every request (ARM and authority). A test hook (e.g. to kill
+   * the client right after its k-th write was answered); reset() leaves it in place.
+   */
+  onResponse?: (record: AzureRequestRecord) => void;
   /** State, log, faults and id counters back to empty. The URL, CA, credentials and issued tokens stay valid. */
   reset(): void;
   /** Closes the listener (and kept-alive connections) and removes the CA's temp dir. */
@@ -759,6 +782,7 @@ class AzureEmulatorImpl implements AzureEmulator {
   servicePrincipalObjectId: string;
   log: AzureRequestRecord[] = [];
   faults: AzureFaults;
+  onResponse?: (record: AzureRequestRecord) => void;
 
   private port = 0;
   private state = new State();
@@ -767,6 +791,7 @@ class AzureEmulatorImpl implements AzureEmulator {
   private throttles: Throttle[] = [];
   private denies: Array<{ method: string; pathRegex: RegExp }> = [];
   private ficConflicts = 0;
+  private gathers: Gathering[] = [];
   /** Identities (lower-cased keys) with a federated-credential write in flight. */
   private inflight = new Set<string>();
   private tokens = new Map<string, IssuedToken>();
@@ -800,11 +825,15 @@ class AzureEmulatorImpl implements AzureEmulator {
       ficConflict(times = 1) {
         self.ficConflicts += times;
       },
+      gather(method, pathRegex, count, timeoutMs = 5000) {
+        self.gathers.push({ method: method.toUpperCase(), pathRegex, count, timeoutMs, waiting: [] });
+      },
       clear() {
         self.failures = [];
         self.throttles = [];
         self.denies = [];
         self.ficConflicts = 0;
+        for (const g of [...self.gathers]) self.release(g);
         faults.latencyMs = 0;
       },
     };
@@ -1275,11 +1304,30 @@ class AzureEmulatorImpl implements AzureEmulator {
     if (clientRequestId !== undefined) headers['x-ms-client-request-id'] = clientRequestId;
     res.writeHead(reply.status, headers);
     res.end(text);
+    this.onResponse?.(record);
   }
 
   private async delay(): Promise<void> {
     const ms = this.faults.latencyMs;
     if (ms > 0) await delay(ms);
+  }
+
+  /** faults.gather: waits while a gathering this request belongs to is not complete. */
+  private async gathered(method: string, path: string): Promise<void> {
+    const g = this.gathers.find((x) => (x.method === '*' || x.method === method) && x.pathRegex.test(path));
+    if (!g) return;
+    await new Promise<void>((resolve) => {
+      g.waiting.push(resolve);
+      if (g.waiting.length >= g.count) this.release(g);
+      else if (g.waiting.length === 1) g.timer = setTimeout(() => this.release(g), g.timeoutMs);
+    });
+  }
+
+  private release(g: Gathering): void {
+    const i = this.gathers.indexOf(g);
+    if (i >= 0) this.gathers.splice(i, 1);
+    if (g.timer) clearTimeout(g.timer);
+    for (const go of g.waiting.splice(0)) go();
   }
 
   /** Queued failNext faults (shared by ARM and the authority). */
@@ -1554,6 +1602,7 @@ class AzureEmulatorImpl implements AzureEmulator {
     }
     try {
       await this.delay();
+      await this.gathered(ctx.method, ctx.path);
       const caller = this.authenticate(req, ctx.origin);
       const apiVersion = ctx.query['api-version'];
       // Real ARM texts for both (seen in any REST client without the parameter).

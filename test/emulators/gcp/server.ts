@@ -100,8 +100,25 @@ export interface GcpFaults {
   newServiceAccountNotFoundFor(calls: number): void;
   /** Milliseconds added before every answer, errors included. */
   latencyMs: number;
+  /**
+   * Holds the next `count` requests with this method (`'*'` for any) and a matching path after their
+   * latency, until `count` of them are waiting (or `timeoutMs`, default 5000, has passed since the first
+   * arrived), then lets them all go on in arrival order. Two setIamPolicy calls gathered this way carry
+   * the same etag, so the later one gets 409 ABORTED. clear() releases what is held.
+   */
+  gather(method: string, pathRegex: RegExp, count: number, timeoutMs?: number): void;
   /** Drops queued faults, denies and races, ends every pending 404 window, and sets latencyMs to 0. */
   clear(): void;
+}
+
+/** A faults.gather in progress. */
+interface Gathering {
+  method: string;
+  pathRegex: RegExp;
+  count: number;
+  timeoutMs: number;
+  waiting: (() => void)[];
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 export interface SeedProjectInput {
@@ -168,6 +185,13 @@ export interface GcpEmulator {
   /** The service account as serviceAccounts.get returns it, or undefined. */
   getServiceAccount(email: string): Record<string, unknown> | undefined;
   faults: GcpFaults;
+  /**
+   * Called synchronously with the request's record (status filled in) right after its answer was
+   * handed to the socket (`res.end`) and a raceNextPolicyWrite mutation due then has run, for every
+   * request (APIs and STS). A test hook (e.g. to kill the client right after its k-th write was
+   * answered); reset() leaves it in place.
+   */
+  onResponse?: (record: GcpRequestRecord) => void;
   /** State, log, faults and counters back to empty; the URL and issued tokens stay. */
   reset(): void;
   close(): Promise<void>;
@@ -669,6 +693,7 @@ class GcpEmulatorImpl implements GcpEmulator {
   url = '';
   log: GcpRequestRecord[] = [];
   faults: GcpFaults;
+  onResponse?: (record: GcpRequestRecord) => void;
 
   private port = 0;
   private server: Server | undefined;
@@ -676,6 +701,7 @@ class GcpEmulatorImpl implements GcpEmulator {
   private failures: QueuedFailure[] = [];
   private denies: Array<{ method: string; pathRegex: RegExp }> = [];
   private races: Race[] = [];
+  private gathers: Gathering[] = [];
   private hideNewAccountsFor = 0;
   /** Issued access tokens → expiry (ms). Survive reset(), as a client's cached token would against a wiped project. */
   private tokens = new Map<string, number>();
@@ -706,10 +732,14 @@ class GcpEmulatorImpl implements GcpEmulator {
       newServiceAccountNotFoundFor(calls) {
         self.hideNewAccountsFor = Math.max(0, calls);
       },
+      gather(method, pathRegex, count, timeoutMs = 5000) {
+        self.gathers.push({ method: method.toUpperCase(), pathRegex, count, timeoutMs, waiting: [] });
+      },
       clear() {
         self.failures = [];
         self.denies = [];
         self.races = [];
+        for (const g of [...self.gathers]) self.release(g);
         self.hideNewAccountsFor = 0;
         for (const sa of self.state.serviceAccounts.values()) sa.hiddenFor = 0;
         faults.latencyMs = 0;
@@ -994,6 +1024,7 @@ class GcpEmulatorImpl implements GcpEmulator {
     this.log.push(record);
 
     if (this.faults.latencyMs > 0) await delay(this.faults.latencyMs);
+    await this.gathered(method, path);
 
     let reply: Reply;
     try {
@@ -1025,6 +1056,25 @@ class GcpEmulatorImpl implements GcpEmulator {
       // A throwing raceNextPolicyWrite callback: the answer is already out, so say so where the test runner shows it.
       process.stderr.write(`gcp emulator: raceNextPolicyWrite callback threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     }
+    this.onResponse?.(record);
+  }
+
+  /** faults.gather: waits while a gathering this request belongs to is not complete. */
+  private async gathered(method: string, path: string): Promise<void> {
+    const g = this.gathers.find((x) => (x.method === '*' || x.method === method) && x.pathRegex.test(path));
+    if (!g) return;
+    await new Promise<void>((resolve) => {
+      g.waiting.push(resolve);
+      if (g.waiting.length >= g.count) this.release(g);
+      else if (g.waiting.length === 1) g.timer = setTimeout(() => this.release(g), g.timeoutMs);
+    });
+  }
+
+  private release(g: Gathering): void {
+    const i = this.gathers.indexOf(g);
+    if (i >= 0) this.gathers.splice(i, 1);
+    if (g.timer) clearTimeout(g.timer);
+    for (const go of g.waiting.splice(0)) go();
   }
 
   private takeFailure(method: string, path: string): QueuedFailure | undefined {

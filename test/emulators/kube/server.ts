@@ -203,6 +203,13 @@ export interface KubeEmulator {
    */
   tokenClockOffsetSeconds: number;
   faults: KubeFaults;
+  /**
+   * Called synchronously with the request's record (status filled in) right after its answer was
+   * handed to the socket (`res.end`), or after a `status: 0` fault destroyed the socket (status 0).
+   * A test hook (e.g. to kill the client right after its k-th write was answered); reset() leaves it
+   * in place.
+   */
+  onResponse?: (record: KubeRequestRecord) => void;
   /** Empty state (plus "default" and "kube-system"), empty log, tokens and faults. */
   reset(): void;
   close(): Promise<void>;
@@ -2101,6 +2108,7 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
       if (reply.warnings && reply.warnings.length > 0) headers.Warning = reply.warnings.map((w) => `299 - ${JSON.stringify(w)}`);
       res.writeHead(reply.code, headers);
       res.end(text);
+      api.onResponse?.(record);
     };
 
     const fault = faultList.find((f) => (f.method === '*' || f.method.toUpperCase() === method) && f.pathRegex.test(url.pathname));
@@ -2110,6 +2118,7 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
       if (fault.status === 0) {
         record.status = 0;
         req.socket.destroy();
+        api.onResponse?.(record);
         return;
       }
       const err = status(fault.status, fault.reason, fault.message);
