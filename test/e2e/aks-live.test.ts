@@ -157,6 +157,17 @@ describe('wid setup/teardown aks against the emulators', () => {
     expect(kube.getServiceAccount('apps', 'my-sa')).toBeUndefined();
   });
 
+  it('teardown leaves a credential someone else made for the same issuer and subject', async () => {
+    azure.seedIdentity({ subscription: SUB, resourceGroup: RG, name: 'my-id', location: 'westeurope' });
+    azure.seedFederatedCredential(IDENTITY_ID, { name: 'hand-made', issuer: ISSUER, subject: SUBJECT });
+    kube.seedNamespace('apps');
+    const up = await wid([...SETUP, '--yes', '-o', 'json'], env);
+    expect(JSON.parse(up.stdout).steps.find((s: { phase: string }) => s.phase === 'federated-credential').action).toBe('noop');
+    const down = await wid([...TEARDOWN, '--yes'], env);
+    expect(down.code).toBe(0);
+    expect(azure.listFederatedCredentials(IDENTITY_ID).map((f) => f.name)).toEqual(['hand-made']);
+  });
+
   it('refuses the 21st federated credential before changing anything', async () => {
     azure.seedIdentity({ subscription: SUB, resourceGroup: RG, name: 'my-id', location: 'westeurope' });
     for (let i = 0; i < 20; i++) azure.seedFederatedCredential(IDENTITY_ID, { name: `other-${i}`, issuer: `https://issuer-${i}.example/`, subject: 'system:serviceaccount:x:y' });

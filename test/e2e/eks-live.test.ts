@@ -249,6 +249,23 @@ describe('wid setup/teardown eks against the emulators', () => {
     expect(again.stderr).toContain('Nothing to change');
   });
 
+  it('teardown leaves a statement it did not write, even one that also trusts this ServiceAccount', async () => {
+    const shared = {
+      Effect: 'Allow',
+      Principal: { Federated: PROVIDER_ARN },
+      Action: 'sts:AssumeRoleWithWebIdentity',
+      Condition: { StringEquals: { [`${HOSTPATH}:aud`]: 'sts.amazonaws.com', [`${HOSTPATH}:sub`]: [SUBJECT, 'system:serviceaccount:apps:other'] } },
+    };
+    aws.seedOidcProvider({ url: ISSUER, clientIds: ['sts.amazonaws.com'] });
+    aws.seedRole({ name: 's3-access-role', trustPolicy: { Version: '2012-10-17', Statement: [shared] } });
+    kube.seedNamespace('apps');
+    const up = await wid([...SETUP.slice(0, -2), '--yes', '-o', 'json'], env);
+    expect(JSON.parse(up.stdout).steps.find((s: { phase: string }) => s.phase === 'iam-role').action).toBe('noop');
+    const down = await wid([...TEARDOWN, '--yes'], env);
+    expect(down.code).toBe(0);
+    expect(aws.getRole('s3-access-role')!.trustPolicy.Statement).toEqual([shared]);
+  });
+
   it('--context naming a missing context is bad input', async () => {
     const r = await wid([...SETUP, '--context', 'nope', '--dry-run'], env);
     expect(r.code).toBe(2);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addStatement, evaluateTrust, grants, policySize, removeSubject, statementGrants, trustsProvider } from '../../src/providers/eks/trust.js';
+import { addStatement, evaluateTrust, grants, policySize, removeStatement, statementGrants, trustsProvider } from '../../src/providers/eks/trust.js';
 
 const P = 'arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/ABC';
 const H = 'oidc.eks.us-west-2.amazonaws.com/id/ABC';
@@ -44,22 +44,19 @@ describe('addStatement and removeSubject', () => {
     expect(grants(merged, P, H, SUB, 'sts.amazonaws.com')).toBe(true);
   });
 
-  it('removes our statement and keeps the rest', () => {
+  it('removes our statement (whatever its key order) and keeps the rest', () => {
     const doc = { Version: '2012-10-17', Statement: [other, ours] };
-    expect(removeSubject(doc, P, H, SUB)).toEqual({ Version: '2012-10-17', Statement: [other] });
+    expect(removeStatement(doc, ours)).toEqual({ Version: '2012-10-17', Statement: [other] });
+    const reordered = { Condition: ours.Condition, Principal: ours.Principal, Effect: 'Allow', Action: 'sts:AssumeRoleWithWebIdentity' };
+    expect(removeStatement({ Statement: [reordered, other] }, ours)).toEqual({ Statement: [other] });
   });
 
-  it('removes only our subject from a shared value list', () => {
+  it('leaves statements wid did not write alone: a shared subject list, a wildcard, another provider', () => {
     const shared = stmt({ StringEquals: { [`${H}:aud`]: 'sts.amazonaws.com', [`${H}:sub`]: [SUB, 'system:serviceaccount:default:b'] } });
-    const out = removeSubject({ Statement: [shared] }, P, H, SUB);
-    expect(out.Statement).toEqual([stmt({ StringEquals: { [`${H}:aud`]: 'sts.amazonaws.com', [`${H}:sub`]: 'system:serviceaccount:default:b' } })]);
-  });
-
-  it('leaves wildcard statements and other providers alone', () => {
     const wild = stmt({ StringLike: { [`${H}:sub`]: 'system:serviceaccount:default:*' } });
     const elsewhere = stmt({ StringEquals: { [`${H}:sub`]: SUB } }, { Principal: { Federated: `${P}-other` } });
-    const doc = { Statement: [wild, elsewhere] };
-    expect(removeSubject(doc, P, H, SUB)).toEqual(doc);
+    const doc = { Statement: [shared, wild, elsewhere] };
+    expect(removeStatement(doc, ours)).toBe(doc);
   });
 
   it('counts size without whitespace, and sees which provider a policy trusts', () => {

@@ -259,7 +259,9 @@ const credentialTeardown: LivePhase<AksRequest, AksContext> = {
     const identity = await ctx.azure.getIdentity(req.resourceGroup, req.identity);
     if (!identity) return [{ phase: 'federated-credential', action: 'noop', resource: federatedCredentialId(req), desired: {}, note: 'identity not found' }];
     const want = buildFederatedCredential(req);
-    const ours = (await ctx.azure.listFederatedCredentials(req.resourceGroup, req.identity)).filter((f) => matches(f, want));
+    // Only wid's own credential (its deterministic name): one someone else made for the same issuer
+    // and subject stays.
+    const ours = (await ctx.azure.listFederatedCredentials(req.resourceGroup, req.identity)).filter((f) => f.name === want.name && matches(f, want));
     if (ours.length === 0) return [{ phase: 'federated-credential', action: 'noop', resource: federatedCredentialId(req), desired: {}, note: 'not found' }];
     return ours.map((f) => ({ phase: 'federated-credential', action: 'delete' as const, resource: `${identity.id}/federatedIdentityCredentials/${f.name}`, desired: { name: f.name } }));
   },

@@ -23,7 +23,7 @@ import {
   trustStatement,
 } from './build.js';
 import type { AwsApi, EksCluster, IamRole, PolicyDocument } from './client.js';
-import { TRUST_POLICY_QUOTA, addStatement, grants, policySize, removeSubject, statements, trustsProvider } from './trust.js';
+import { TRUST_POLICY_QUOTA, addStatement, grants, policySize, removeStatement, statements, trustsProvider } from './trust.js';
 
 export interface EksContext extends ServiceAccountContext {
   aws: AwsApi;
@@ -47,6 +47,11 @@ function checkQuota(req: EksRequest, doc: PolicyDocument): void {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Throttling or a server error: worth reading again and retrying. */
+function isTransient(e: unknown): boolean {
+  return e instanceof CloudError && (/Throttl|RequestLimitExceeded|ServiceUnavailable|ServiceFailure/.test(e.cloudCode) || (e.status ?? 0) >= 500);
+}
 
 /** An IAM call that raced another writer: EntityAlreadyExists on create means "read again and go on". */
 function isAlreadyExists(e: unknown): boolean {
@@ -129,7 +134,13 @@ const iamRole: Phase<EksRequest, EksContext> = {
           });
         }
         checkQuota(req, merged);
-        await ctx.aws.updateTrustPolicy(req.roleName, JSON.stringify(merged));
+        // Not resent by the SDK on a throttle or 5xx (a resend would carry a stale document): the
+        // loop reads again and merges again instead.
+        try {
+          await ctx.aws.updateTrustPolicy(req.roleName, JSON.stringify(merged));
+        } catch (e) {
+          if (!isTransient(e)) throw e;
+        }
       }
       await sleep(base * (0.5 + Math.random()));
     }
@@ -230,7 +241,7 @@ function roleFate(req: EksRequest, ctx: EksContext): Promise<RoleFate> {
     fate = (async () => {
       const role = await ctx.aws.getRole(req.roleName);
       if (!role) return { deleteRole: false };
-      const remaining = removeSubject(role.trustPolicy, oidcProviderArn(req), prefixOf(req), subject(req.namespace, req.serviceAccount));
+      const remaining = removeStatement(role.trustPolicy, trustStatement(req));
       return { role, remaining, deleteRole: statements(remaining).length === 0 && isWids(role.tags) };
     })();
     fates.set(ctx, fate);
@@ -255,7 +266,7 @@ const iamRoleTeardown: LivePhase<EksRequest, EksContext> = {
     if (JSON.stringify(remaining) === JSON.stringify(role.trustPolicy)) {
       const sub = subject(req.namespace, req.serviceAccount);
       const viaWildcard = grants(role.trustPolicy, oidcProviderArn(req), prefixOf(req), sub, req.audience);
-      return [{ phase: 'iam-role', action: 'noop', resource: role.arn, desired: {}, note: viaWildcard ? 'trusts this ServiceAccount only through a wildcard statement, which is left alone' : 'does not trust this ServiceAccount' }];
+      return [{ phase: 'iam-role', action: 'noop', resource: role.arn, desired: {}, note: viaWildcard ? 'trusts this ServiceAccount only through a statement wid did not write, which is left alone' : 'does not trust this ServiceAccount' }];
     }
     if (statements(remaining).length === 0) {
       return [{ phase: 'iam-role', action: 'noop', resource: role.arn, desired: {}, note: `not created by wid and trusts only this ServiceAccount: delete it yourself with aws iam delete-role --role-name ${role.name}` }];
@@ -264,8 +275,23 @@ const iamRoleTeardown: LivePhase<EksRequest, EksContext> = {
   },
   async apply(step, req, ctx) {
     if (step.phase === 'policy-attachment') return ctx.aws.detachPolicy(req.roleName, step.resource);
-    if (step.action === 'delete') return ctx.aws.deleteRole(req.roleName);
-    await ctx.aws.updateTrustPolicy(req.roleName, JSON.stringify(step.desired.PolicyDocument));
+    // Decided again on the trust policy as it is now: a statement added since the plan was read stays,
+    // and a role someone now shares is updated rather than deleted.
+    const base = ctx.retryDelayMs ?? 1000;
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const role = await ctx.aws.getRole(req.roleName);
+      if (!role) return;
+      const remaining = removeStatement(role.trustPolicy, trustStatement(req));
+      if (remaining === role.trustPolicy) return;
+      try {
+        if (statements(remaining).length === 0 && isWids(role.tags) && step.action === 'delete') return await ctx.aws.deleteRole(req.roleName);
+        if (statements(remaining).length === 0) return;
+        await ctx.aws.updateTrustPolicy(req.roleName, JSON.stringify(remaining));
+      } catch (e) {
+        if (!isTransient(e)) throw e;
+      }
+      await sleep(base * (0.5 + Math.random()));
+    }
   },
 };
 

@@ -145,6 +145,10 @@ export function createAwsApi(opts: AwsOptions): AwsApi {
   };
   let eksClient: EKSClient | undefined;
   let iamClient: IAMClient | undefined;
+  let iamOnceClient: IAMClient | undefined;
+  // Trust-policy writes are never resent by the SDK: a resend after a throttle would carry the
+  // document as it was read, over a concurrent writer's change. The caller reads again instead.
+  const iamOnce = (): IAMClient => (iamOnceClient ??= new IAMClient({ ...config, maxAttempts: 1 }));
   const eks = (): EKSClient => (eksClient ??= new EKSClient(config));
   const iam = (): IAMClient => (iamClient ??= new IAMClient(config));
 
@@ -192,7 +196,7 @@ export function createAwsApi(opts: AwsOptions): AwsApi {
       }),
     updateTrustPolicy: (name, trustPolicy) =>
       call('UpdateAssumeRolePolicy', async () => {
-        await iam().send(new UpdateAssumeRolePolicyCommand({ RoleName: name, PolicyDocument: trustPolicy }));
+        await iamOnce().send(new UpdateAssumeRolePolicyCommand({ RoleName: name, PolicyDocument: trustPolicy }));
       }),
     deleteRole: (name) =>
       call('DeleteRole', async () => {

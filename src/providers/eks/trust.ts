@@ -63,26 +63,27 @@ export function addStatement(doc: PolicyDocument, stmt: Statement): PolicyDocume
   return { ...doc, Version: doc.Version ?? '2012-10-17', Statement: [...asArray(doc.Statement), stmt] };
 }
 
-/**
- * Removes this subject from the statements that name it exactly (StringEquals on `<prefix>:sub`) for
- * this provider: from the value list when others share it, or the whole statement when it was the
- * only subject. Wildcard (StringLike) statements are someone else's and stay.
- */
-export function removeSubject(doc: PolicyDocument, providerArn: string, prefix: string, subject: string): PolicyDocument {
-  const key = `${prefix}:sub`;
-  const kept: unknown[] = [];
-  for (const raw of asArray(doc.Statement)) {
-    const stmt = raw as Statement;
-    const subs = raw && typeof raw === 'object' ? conditionValues(stmt, 'StringEquals', key) : undefined;
-    if (subs === undefined || !subs.includes(subject) || !federatedTo(stmt, providerArn)) {
-      kept.push(raw);
-      continue;
-    }
-    const rest = subs.filter((s) => s !== subject);
-    if (rest.length === 0) continue;
-    const cond = stmt.Condition as Record<string, Record<string, unknown>>;
-    kept.push({ ...stmt, Condition: { ...cond, StringEquals: { ...cond.StringEquals, [key]: rest.length === 1 ? rest[0] : rest } } });
+/** Key-order-insensitive JSON form, to compare statements as IAM documents rather than as text. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v as object)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
+  return JSON.stringify(v);
+}
+
+/**
+ * Removes the statements equal to `stmt` (the one wid writes for a ServiceAccount), whatever their key
+ * order. A statement of any other shape, even one that also trusts this subject (a shared subject
+ * list, a wildcard), was written by someone else and stays exactly as it is.
+ */
+export function removeStatement(doc: PolicyDocument, stmt: Record<string, unknown>): PolicyDocument {
+  const target = canonical(stmt);
+  const kept = asArray(doc.Statement).filter((s) => canonical(s) !== target);
+  if (kept.length === asArray(doc.Statement).length) return doc;
   return { ...doc, Statement: kept };
 }
 

@@ -774,6 +774,9 @@ function canonical(rt: ResourceType, obj: JsonObject): JsonObject {
       const meta: JsonObject = {};
       for (const m of META_FIELDS) if (v[m] !== undefined) meta[m] = v[m] as Json;
       for (const [k, mv] of Object.entries(v)) if (!(k in meta)) meta[k] = mv;
+      // ObjectMeta's labels and annotations are `map[string]string` with `omitempty`: a map emptied by
+      // a patch (its last key set to null) is not serialised, so the object has no such key.
+      for (const m of ['labels', 'annotations']) if (isObj(meta[m]) && Object.keys(meta[m] as JsonObject).length === 0) delete meta[m];
       out.metadata = meta;
     } else if (v !== undefined) {
       out[f] = v;
