@@ -7,7 +7,7 @@
  * signature) stays in a module-private WeakMap, reachable only by `verifySignature`, so no renderer,
  * JSON.stringify or error message can print it by accident; error texts here never quote the input.
  */
-import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose';
+import type { JSONWebKeySet } from 'jose';
 
 export interface JwtHeader {
   alg?: string;
@@ -316,6 +316,8 @@ export async function verifySignature(token: DecodedJwt, jwks: JSONWebKeySet, so
   if (raw === undefined) return fail('the token was not decoded by decodeJwt');
   if (!token.signed) return fail('the token is not signed (alg none or an empty signature)');
   try {
+    // Loaded here, on first use: decoding and the claim checks need no crypto library.
+    const { compactVerify, createLocalJWKSet } = await import('jose');
     await compactVerify(raw, createLocalJWKSet(jwks), { algorithms: ASYMMETRIC });
     return check('signature', 'pass', expected, key, `signature verified with ${kid === undefined ? 'a key' : `key ${kid}`} from ${source}`);
   } catch (e) {

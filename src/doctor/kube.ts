@@ -3,7 +3,7 @@
  * (discovery document and keys) and a real token for the ServiceAccount. Tokens are checked and
  * dropped: never printed, logged or stored.
  */
-import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jose';
+import type { JSONWebKeySet } from 'jose';
 import { subject } from '../core/naming.js';
 import type { KubeObject } from '../core/phase.js';
 import type { KubeApi } from '../kube/client.js';
@@ -58,6 +58,8 @@ export async function checkIssuerAndToken(kube: KubeApi, namespace: string, name
     checks.fail('token', `no token could be requested for ${namespace}/${name}: ${(e as Error).message}`, { fix: `kubectl create token ${name} -n ${namespace} --audience ${audience}` });
     return issuer === undefined ? {} : { issuer };
   }
+  // Loaded on use: `wid --help` should not pay for a crypto library.
+  const { createLocalJWKSet, decodeJwt, jwtVerify } = await import('jose');
   const raw = decodeJwt(token);
   const claims: TokenClaims = {
     iss: String(raw.iss ?? ''),

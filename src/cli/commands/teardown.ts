@@ -3,18 +3,38 @@
  * (other trust statements, other annotations, roles and providers others use) as it is.
  */
 import { Command } from 'commander';
-import { subject } from '../../core/naming.js';
-import { aks, aksTeardownPhases } from '../../providers/aks/phases.js';
-import { eksTeardownPhases } from '../../providers/eks/phases.js';
-import { gke, gkeTeardownPhases } from '../../providers/gke/phases.js';
 import type { Factory } from '../factory.js';
 import { awsOptions, collect, examples, kubeOptions, runFlags, serviceAccountOptions } from '../flags.js';
 import type { IO } from '../io.js';
-import { runLive } from '../live.js';
-import { runOptions, type RawOptions } from '../request.js';
-import { aksLive } from './aks-live.js';
-import { eksLive } from './eks-live.js';
-import { gkeLive } from './gke-live.js';
+import type { RawOptions } from '../request.js';
+
+/** What a teardown runs with, loaded only when one runs (so `wid --help` does not pay for it). */
+async function load() {
+  const [request, live, naming, aksP, eksP, gkeP, aksL, eksL, gkeL] = await Promise.all([
+    import('../request.js'),
+    import('../live.js'),
+    import('../../core/naming.js'),
+    import('../../providers/aks/phases.js'),
+    import('../../providers/eks/phases.js'),
+    import('../../providers/gke/phases.js'),
+    import('./aks-live.js'),
+    import('./eks-live.js'),
+    import('./gke-live.js'),
+  ]);
+  return {
+    runOptions: request.runOptions,
+    runLive: live.runLive,
+    subject: naming.subject,
+    aks: aksP.aks,
+    aksTeardownPhases: aksP.aksTeardownPhases,
+    eksTeardownPhases: eksP.eksTeardownPhases,
+    gke: gkeP.gke,
+    gkeTeardownPhases: gkeP.gkeTeardownPhases,
+    aksLive: aksL.aksLive,
+    eksLive: eksL.eksLive,
+    gkeLive: gkeL.gkeLive,
+  };
+}
 
 export function teardownCommand(io: IO, factory: Factory): Command {
   const teardown = new Command('teardown').description('undo a setup for one Kubernetes ServiceAccount');
@@ -32,6 +52,7 @@ export function teardownCommand(io: IO, factory: Factory): Command {
       ]),
     )
     .action(async (raw: RawOptions) => {
+      const { runOptions, runLive, subject, eksLive, eksTeardownPhases } = await load();
       const run = runOptions(raw);
       const { req, ctx } = await eksLive(raw, io, factory, { kube: true });
       ctx.deleteOidcProvider = raw.deleteOidcProvider === true;
@@ -66,6 +87,7 @@ export function teardownCommand(io: IO, factory: Factory): Command {
   runFlags(kubeOptions(aksCmd), { out: false })
     .addHelpText('after', examples(['wid teardown aks --cluster prod -g my-rg --sa my-sa --identity my-id --dry-run', 'wid teardown aks --cluster prod -g my-rg --sa my-sa --identity my-id --delete-identity --yes']))
     .action(async (raw: RawOptions) => {
+      const { runOptions, runLive, aks, aksLive, aksTeardownPhases } = await load();
       const run = runOptions(raw);
       const { req, ctx } = await aksLive(raw, io, factory, { kube: true });
       ctx.deleteIdentity = raw.deleteIdentity === true;
@@ -103,6 +125,7 @@ export function teardownCommand(io: IO, factory: Factory): Command {
       ]),
     )
     .action(async (raw: RawOptions) => {
+      const { runOptions, runLive, gke, gkeLive, gkeTeardownPhases } = await load();
       const run = runOptions(raw);
       const { req, ctx } = await gkeLive(raw, io, factory, { kube: true });
       ctx.deleteGsa = raw.deleteGsa === true;
