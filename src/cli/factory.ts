@@ -29,3 +29,22 @@ export const defaultFactory: Factory = {
   gcp: async (opts) => (await import('../providers/gke/sdk.js')).createGcpApi(opts),
   kube: async (opts) => (await import('../kube/sdk.js')).createKubeApi(opts),
 };
+
+type Env = Record<string, string | undefined>;
+
+/** ARM and the sign-in authority from the environment (AZURE_RESOURCE_MANAGER_ENDPOINT, AZURE_AUTHORITY_HOST). */
+export function azureEndpoints(env: Env): { endpoint?: string; authorityHost?: string } {
+  return {
+    ...(env.AZURE_RESOURCE_MANAGER_ENDPOINT ? { endpoint: env.AZURE_RESOURCE_MANAGER_ENDPOINT } : {}),
+    ...(env.AZURE_AUTHORITY_HOST ? { authorityHost: env.AZURE_AUTHORITY_HOST } : {}),
+  };
+}
+
+/** gcloud's own endpoint overrides, so one environment points both gcloud and wid elsewhere. */
+export function gcpEndpoints(env: Env): { iam?: string; container?: string; cloudresourcemanager?: string } {
+  return {
+    ...(env.CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM ? { iam: env.CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM } : {}),
+    ...(env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER ? { container: env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER } : {}),
+    ...(env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER ? { cloudresourcemanager: env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER } : {}),
+  };
+}

@@ -4,7 +4,7 @@
  */
 import type { AksRequest } from '../../core/request.js';
 import { observeIdentity, readCluster, type AksContext } from '../../providers/aks/phases.js';
-import type { Factory } from '../factory.js';
+import { azureEndpoints, type Factory } from '../factory.js';
 import type { IO } from '../io.js';
 import { timeout, aksFlags, aksRequest, retryDelay, type RawOptions } from '../request.js';
 
@@ -17,8 +17,7 @@ export async function aksLive(raw: RawOptions, io: IO, factory: Factory, opts: {
     const azure = await factory.azure({
       ...timeout(io),
       subscription,
-      ...(io.env.AZURE_RESOURCE_MANAGER_ENDPOINT ? { endpoint: io.env.AZURE_RESOURCE_MANAGER_ENDPOINT } : {}),
-      ...(io.env.AZURE_AUTHORITY_HOST ? { authorityHost: io.env.AZURE_AUTHORITY_HOST } : {}),
+      ...azureEndpoints(io.env),
     });
     ctx = { azure, ...(kube === undefined ? {} : { kube }), ...retryDelay(io) };
     const c = await readCluster(azure, resourceGroup, cluster);

@@ -11,7 +11,7 @@ import { Checks, reportText, type DoctorReport } from '../../doctor/report.js';
 import { CLIENT_ID_ANNOTATION } from '../../providers/aks/build.js';
 import { ROLE_ARN_ANNOTATION } from '../../providers/eks/build.js';
 import { GSA_ANNOTATION } from '../../providers/gke/build.js';
-import type { Factory } from '../factory.js';
+import { azureEndpoints, gcpEndpoints, type Factory } from '../factory.js';
 import { awsOptions, examples, kubeOptions, serviceAccountOptions } from '../flags.js';
 import type { IO } from '../io.js';
 import { timeout, retryDelay, type RawOptions } from '../request.js';
@@ -97,8 +97,7 @@ export async function runDoctor(providerArg: string | undefined, raw: DoctorOpti
         const azure = await factory.azure({
           ...timeout(io),
           subscription,
-          ...(env.AZURE_RESOURCE_MANAGER_ENDPOINT ? { endpoint: env.AZURE_RESOURCE_MANAGER_ENDPOINT } : {}),
-          ...(env.AZURE_AUTHORITY_HOST ? { authorityHost: env.AZURE_AUTHORITY_HOST } : {}),
+          ...azureEndpoints(env),
         });
         await doctorAks(kube, azure, namespace, name, sa, checks, { ...(raw.identity === undefined ? {} : { identity: raw.identity }), ...(raw.resourceGroup === undefined ? {} : { resourceGroup: raw.resourceGroup }) });
         break;
@@ -113,11 +112,7 @@ export async function runDoctor(providerArg: string | undefined, raw: DoctorOpti
           ...timeout(io),
           ...retryDelay(io),
           project: project!,
-          endpoints: {
-            ...(env.CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM ? { iam: env.CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM } : {}),
-            ...(env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER ? { container: env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER } : {}),
-            ...(env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER ? { cloudresourcemanager: env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER } : {}),
-          },
+          endpoints: gcpEndpoints(env),
         });
         await doctorGke(kube, gcp, namespace, name, sa, checks, { project: project!, cluster: raw.cluster!, location: raw.location! });
         break;

@@ -4,7 +4,7 @@
  */
 import type { GkeRequest } from '../../core/request.js';
 import { readCluster, type GkeContext } from '../../providers/gke/phases.js';
-import type { Factory } from '../factory.js';
+import { gcpEndpoints, type Factory } from '../factory.js';
 import type { IO } from '../io.js';
 import { timeout, gkeFlags, gkeRequest, retryDelay, type RawOptions } from '../request.js';
 
@@ -19,12 +19,7 @@ export async function gkeLive(raw: RawOptions, io: IO, factory: Factory, opts: {
     ...timeout(io),
     ...retryDelay(io),
     ...(project === undefined ? {} : { project }),
-    endpoints: {
-      // gcloud's own overrides, so one environment points both gcloud and wid elsewhere.
-      ...(env.CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM ? { iam: env.CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM } : {}),
-      ...(env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER ? { container: env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER } : {}),
-      ...(env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER ? { cloudresourcemanager: env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER } : {}),
-    },
+    endpoints: gcpEndpoints(env),
   });
   let warnings: string[] = [];
   const req = await gkeRequest(io, raw, async (project, location, cluster, mode) => {

@@ -5,7 +5,6 @@
  */
 import { CloudError, RuntimeError, UsageError } from '../../core/errors.js';
 import type { LivePhase, Phase, ProviderModule } from '../../core/phase.js';
-import type { Step } from '../../core/plan.js';
 import { subject } from '../../core/naming.js';
 import type { GkeRequest } from '../../core/request.js';
 import { serviceAccountSetupPhase, serviceAccountTeardownPhase, type SaIdentity, type ServiceAccountContext } from '../../kube/phase.js';
