@@ -27,6 +27,13 @@ function status(e: ApiException<unknown>): { reason?: string; message?: string }
   return (body ?? {}) as { reason?: string; message?: string };
 }
 
+/** A dropped connection, 429 or a server error: worth another try. A timeout is not (it already waited). */
+function transientKube(e: unknown): boolean {
+  if (e instanceof ApiException) return e.code === 429 || e.code === 500 || e.code === 502 || e.code === 503 || e.code === 504;
+  const err = e as NodeJS.ErrnoException;
+  return err?.code === 'ECONNRESET' || err?.code === 'EPIPE' || /socket hang up/i.test(String(err?.message));
+}
+
 function toCloudError(operation: string, e: unknown, context: string): never {
   if (e instanceof ApiException) {
     const s = status(e);
@@ -105,21 +112,38 @@ export function createKubeApi(opts: KubeOptions): KubeApi {
   } as never;
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch, limit);
 
+  /**
+   * Runs a request, retrying a dropped connection, 429 or 5xx (3 attempts, backoff with jitter). A
+   * create whose first attempt may have gone through answers 409 AlreadyExists on the retry: that is
+   * the object we asked for.
+   */
+  async function retrying<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (attempt > 1 && e instanceof ApiException && e.code === 409 && (fn as { creates?: boolean }).creates) return undefined as T;
+        if (!transientKube(e) || attempt >= 3) throw e;
+        await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1) * (0.5 + Math.random())));
+      }
+    }
+  }
   async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      return await retrying(fn);
     } catch (e) {
       return toCloudError(operation, e, context);
     }
   }
   async function orAbsent<T>(operation: string, fn: () => Promise<T>): Promise<T | undefined> {
     try {
-      return await fn();
+      return await retrying(fn);
     } catch (e) {
       if (e instanceof ApiException && e.code === 404) return undefined;
       return toCloudError(operation, e, context);
     }
   }
+  const creating = <T>(fn: () => Promise<T>): (() => Promise<T>) => Object.assign(fn, { creates: true });
 
   return {
     context,
@@ -136,9 +160,12 @@ export function createKubeApi(opts: KubeOptions): KubeApi {
     getServiceAccount: async (namespace, name) =>
       (await orAbsent('get serviceaccounts', () => core.readNamespacedServiceAccount({ namespace, name }, limit))) as KubeObject | undefined,
     createServiceAccount: (namespace, body) =>
-      call('create serviceaccounts', async () => {
-        await core.createNamespacedServiceAccount({ namespace, body: body as never }, limit);
-      }),
+      call(
+        'create serviceaccounts',
+        creating(async () => {
+          await core.createNamespacedServiceAccount({ namespace, body: body as never }, limit);
+        }),
+      ),
     patchServiceAccount: (namespace, name, patch) =>
       call('patch serviceaccounts', async () => {
         await core.patchNamespacedServiceAccount({ namespace, name, body: patch }, mergePatch);

@@ -211,6 +211,17 @@ describe('gke', () => {
     tally.resumed++;
   });
 
+  it('Kubernetes: a dropped connection and a 503 are retried, and setup converges', async () => {
+    kube.faults.failNext('GET', /\/serviceaccounts\/app$/, 503, 'ServiceUnavailable', 'the server is currently unable to handle the request', 1);
+    kube.faults.failNext('POST', /\/serviceaccounts$/, 0, '', '', 1);
+    tally.injected += 2;
+    const r = await wid(SETUP, env);
+    expect(r.stderr).toContain('Applied 4 changes.');
+    expect(r.code).toBe(0);
+    expect(kube.getServiceAccount('apps', 'app').metadata.annotations['iam.gke.io/gcp-service-account']).toBe(`app-gsa@${PROJECT}.iam.gserviceaccount.com`);
+    tally.transientConverged++;
+  });
+
   it('a hanging Kubernetes API ends in a clear error within the time limit', async () => {
     kube.faults.latencyMs = 5000;
     tally.injected += 1;
