@@ -80,6 +80,11 @@ export function timeout(io: IO): { timeoutMs?: number } {
   return { timeoutMs: Number(raw) };
 }
 
+/** Where the cluster is (--kubeconfig, --context) and the request time limit, for factory.kube(). */
+export function kubeTarget(raw: { kubeconfig?: string; context?: string }, io: IO): { kubeconfig?: string; context?: string; timeoutMs?: number } {
+  return { ...timeout(io), ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }), ...(raw.context === undefined ? {} : { context: raw.context }) };
+}
+
 export const OUTPUT_FORMATS = ['text', 'json', 'yaml'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 

@@ -6,12 +6,12 @@ import type { AksRequest } from '../../core/request.js';
 import { observeIdentity, readCluster, type AksContext } from '../../providers/aks/phases.js';
 import { azureEndpoints, type Factory } from '../factory.js';
 import type { IO } from '../io.js';
-import { timeout, aksFlags, aksRequest, retryDelay, type RawOptions } from '../request.js';
+import { timeout, aksFlags, aksRequest, retryDelay, type RawOptions, kubeTarget } from '../request.js';
 
 export async function aksLive(raw: RawOptions, io: IO, factory: Factory, opts: { kube: boolean }): Promise<{ req: AksRequest; ctx: AksContext }> {
   // Flags, then the kubeconfig and context, then the cloud: bad input fails before any request.
   aksFlags(raw);
-  const kube = opts.kube ? await factory.kube({ ...timeout(io), ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }), ...(raw.context === undefined ? {} : { context: raw.context }) }) : undefined;
+  const kube = opts.kube ? await factory.kube(kubeTarget(raw, io)) : undefined;
   let ctx: AksContext | undefined;
   const req = await aksRequest(io, raw, async (subscription, resourceGroup, cluster) => {
     const azure = await factory.azure({

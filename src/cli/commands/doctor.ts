@@ -14,7 +14,7 @@ import { GSA_ANNOTATION } from '../../providers/gke/build.js';
 import { azureEndpoints, gcpEndpoints, type Factory } from '../factory.js';
 import { awsOptions, examples, kubeOptions, serviceAccountOptions } from '../flags.js';
 import type { IO } from '../io.js';
-import { timeout, retryDelay, type RawOptions } from '../request.js';
+import { timeout, retryDelay, type RawOptions, kubeTarget } from '../request.js';
 import { styleFor } from '../style.js';
 
 interface DoctorOptions extends RawOptions {
@@ -67,7 +67,7 @@ export async function runDoctor(providerArg: string | undefined, raw: DoctorOpti
   if (raw.location !== undefined) v.gcpLocation('--location', raw.location);
   if (raw.region !== undefined) v.awsRegion('--region', raw.region);
 
-  const kube = await factory.kube({ ...timeout(io), ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }), ...(raw.context === undefined ? {} : { context: raw.context }) });
+  const kube = await factory.kube(kubeTarget(raw, io));
   const checks = new Checks();
   const sa = await checkServiceAccount(kube, namespace, name, checks);
   let provider: Provider | undefined = given;

@@ -6,12 +6,12 @@ import type { GkeRequest } from '../../core/request.js';
 import { readCluster, type GkeContext } from '../../providers/gke/phases.js';
 import { gcpEndpoints, type Factory } from '../factory.js';
 import type { IO } from '../io.js';
-import { timeout, gkeFlags, gkeRequest, retryDelay, type RawOptions } from '../request.js';
+import { timeout, gkeFlags, gkeRequest, retryDelay, type RawOptions, kubeTarget } from '../request.js';
 
 export async function gkeLive(raw: RawOptions, io: IO, factory: Factory, opts: { kube: boolean }): Promise<{ req: GkeRequest; ctx: GkeContext; warnings: string[] }> {
   // Flags, then the kubeconfig and context, then the cloud: bad input fails before any request.
   gkeFlags(raw);
-  const kube = opts.kube ? await factory.kube({ ...timeout(io), ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }), ...(raw.context === undefined ? {} : { context: raw.context }) }) : undefined;
+  const kube = opts.kube ? await factory.kube(kubeTarget(raw, io)) : undefined;
   const env = io.env;
   // Known before any call (the project is needed up front, so Google's auth library never searches for one).
   const project = raw.project ?? env.CLOUDSDK_CORE_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;

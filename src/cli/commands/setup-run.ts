@@ -12,7 +12,7 @@ import { checkOutDir, writeFilesAtomically } from '../../output/files.js';
 import { manifestsYaml, planJson, planText, planYaml, toYaml } from '../../output/render.js';
 import { aks } from '../../providers/aks/phases.js';
 import { ksaPrincipal } from '../../providers/gke/build.js';
-import { eks } from '../../providers/eks/phases.js';
+import { eks, observeRole } from '../../providers/eks/phases.js';
 import { gke } from '../../providers/gke/phases.js';
 import type { Factory } from '../factory.js';
 import type { IO } from '../io.js';
@@ -45,7 +45,7 @@ async function runEksSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Fa
   const templates = loadTemplates('eks', run.templates);
   const { req, ctx } = await eksLive(raw, io, factory, { kube: run.out === undefined });
   // The annotation must name the role's real ARN, which includes its path when it has one.
-  const existing = await ctx.aws.getRole(req.roleName);
+  const existing = await observeRole(req, ctx);
   if (existing) req.existingRoleArn = existing.arn;
   const manifests = renderManifests(eks, req, templates);
   ctx.serviceAccount = () => manifests[0]!;

@@ -28,6 +28,7 @@ async function load() {
     aks: aksP.aks,
     aksTeardownPhases: aksP.aksTeardownPhases,
     eksTeardownPhases: eksP.eksTeardownPhases,
+    observeRole: eksP.observeRole,
     gke: gkeP.gke,
     gkeTeardownPhases: gkeP.gkeTeardownPhases,
     aksLive: aksL.aksLive,
@@ -52,11 +53,11 @@ export function teardownCommand(io: IO, factory: Factory): Command {
       ]),
     )
     .action(async (raw: RawOptions) => {
-      const { runOptions, runLive, subject, eksLive, eksTeardownPhases } = await load();
+      const { runOptions, runLive, subject, eksLive, eksTeardownPhases, observeRole } = await load();
       const run = runOptions(raw);
       const { req, ctx } = await eksLive(raw, io, factory, { kube: true });
       ctx.deleteOidcProvider = raw.deleteOidcProvider === true;
-      const existing = await ctx.aws.getRole(req.roleName);
+      const existing = await observeRole(req, ctx);
       if (existing) req.existingRoleArn = existing.arn;
       await runLive(
         {

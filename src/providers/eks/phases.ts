@@ -29,8 +29,16 @@ export interface EksContext extends ServiceAccountContext {
   aws: AwsApi;
   /** Base pause (ms) before re-reading a trust policy wid wrote, to catch a concurrent writer. */
   retryDelayMs?: number;
+  /** The role as planning read it: read once, shared by the CLI (its ARN) and the phases. */
+  roleRead?: Promise<IamRole | undefined>;
   /** Teardown: also delete the OIDC provider when it is wid's and nothing else trusts it. */
   deleteOidcProvider?: boolean;
+}
+
+/** The role before any change, read once per run; applies read it afresh. */
+export function observeRole(req: EksRequest, ctx: EksContext): Promise<IamRole | undefined> {
+  ctx.roleRead ??= ctx.aws.getRole(req.roleName);
+  return ctx.roleRead;
 }
 
 const tagsOf = (tags: { Key: string; Value: string }[]): Record<string, string> => Object.fromEntries(tags.map((t) => [t.Key, t.Value]));
@@ -95,7 +103,7 @@ const iamRole: Phase<EksRequest, EksContext> = {
   description: 'IAM role whose trust policy admits the ServiceAccount token',
   build: (req) => [{ phase: 'iam-role', action: 'ensure', resource: roleArn(req), desired: buildRole(req) }],
   async plan(req, ctx) {
-    const role = await ctx.aws.getRole(req.roleName);
+    const role = await observeRole(req, ctx);
     if (!role) {
       const desired = buildRole(req);
       checkQuota(req, desired.AssumeRolePolicyDocument);
@@ -239,7 +247,7 @@ function roleFate(req: EksRequest, ctx: EksContext): Promise<RoleFate> {
   let fate = fates.get(ctx);
   if (!fate) {
     fate = (async () => {
-      const role = await ctx.aws.getRole(req.roleName);
+      const role = await observeRole(req, ctx);
       if (!role) return { deleteRole: false };
       const remaining = removeStatement(role.trustPolicy, trustStatement(req));
       return { role, remaining, deleteRole: statements(remaining).length === 0 && isWids(role.tags) };
