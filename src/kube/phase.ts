@@ -20,6 +20,28 @@ export interface ServiceAccountContext {
   serviceAccount?: () => KubeObject;
   createNamespace?: boolean;
   override?: boolean;
+  /** Annotations a provider adds to the rendered ServiceAccount from what it read (GKE's grant record). */
+  extraAnnotations?: () => Record<string, string>;
+  /** The ServiceAccount as planning read it, shared by the phases that plan from it. */
+  serviceAccountRead?: Promise<KubeObject | undefined>;
+}
+
+/** The ServiceAccount as planning sees it: read once per run, however many phases ask. */
+export function plannedServiceAccount(req: CommonRequest, ctx: ServiceAccountContext): Promise<KubeObject | undefined> {
+  if (!ctx.kube) return Promise.resolve(undefined);
+  ctx.serviceAccountRead ??= ctx.kube.getServiceAccount(req.namespace, req.serviceAccount);
+  return ctx.serviceAccountRead;
+}
+
+/** The rendered ServiceAccount with the provider's extra annotations. */
+function rendered(ctx: ServiceAccountContext): KubeObject {
+  const desired = ctx.serviceAccount!();
+  const extra = ctx.extraAnnotations?.();
+  if (!extra || Object.keys(extra).length === 0) return desired;
+  const body = structuredClone(desired);
+  const m = ((body.metadata ??= {}) as Meta);
+  m.annotations = { ...m.annotations, ...extra };
+  return body;
 }
 
 /** How a provider marks a ServiceAccount as bound to its cloud identity. */
@@ -53,11 +75,12 @@ export function serviceAccountSetupPhase<R extends CommonRequest, C extends Serv
   async function compute(req: R, ctx: C, withNamespace: boolean): Promise<Step[]> {
     const { kube } = ctx;
     if (!kube || !ctx.serviceAccount) return [];
-    const desired = ctx.serviceAccount();
+    const desired = rendered(ctx);
     const id = identity(req);
     const pending = id.value === undefined && id.pendingFrom !== undefined ? { [`metadata.annotations.${id.key}`]: id.pendingFrom } : undefined;
     const resource = saResource(req.namespace, req.serviceAccount);
-    const existing = await kube.getServiceAccount(req.namespace, req.serviceAccount);
+    // Planning shares one read; apply reads afresh (the object may have changed since).
+    const existing = withNamespace ? await plannedServiceAccount(req, ctx) : await kube.getServiceAccount(req.namespace, req.serviceAccount);
     const want = meta(desired);
     if (!existing) {
       const steps: Step[] = [];
@@ -127,7 +150,7 @@ export function serviceAccountTeardownPhase<R extends CommonRequest, C extends S
       const kube = ctx.kube;
       if (!kube) return [];
       const resource = saResource(req.namespace, req.serviceAccount);
-      const existing = await kube.getServiceAccount(req.namespace, req.serviceAccount);
+      const existing = await plannedServiceAccount(req, ctx);
       if (!existing) return [{ phase: 'service-account', action: 'noop', resource, desired: {}, note: 'not found' }];
       const have = meta(existing);
       const id = identity(req);

@@ -83,13 +83,29 @@ describe('wid setup/teardown gke against the emulators', () => {
     expect(gcp.writes()).toEqual([]);
     expect(kube.writes()).toEqual([]);
 
+    // The record is written ahead of the grants: each Google write finds it on the ServiceAccount already.
+    const recordAtWrite: (string | undefined)[] = [];
+    gcp.onResponse = (r) => {
+      if (r.method === 'POST' && r.path.endsWith(':setIamPolicy')) recordAtWrite.push(kube.getServiceAccount('apps', 'my-ksa').metadata.annotations?.['wid/gcp-grants']);
+    };
     const up = await wid([...GSA_SETUP, '--yes'], env);
+    gcp.onResponse = undefined;
+    expect(recordAtWrite).toHaveLength(2);
+    for (const r of recordAtWrite) expect(r).toContain('roles/iam.workloadIdentityUser');
     expect(up.stderr).toContain('Applied 3 changes.');
     expect(up.code).toBe(0);
     expect(bindingsOf(GSA_RESOURCE)).toContainEqual(UNRELATED);
     expect(members(GSA_RESOURCE, 'roles/iam.workloadIdentityUser')).toEqual([KSA_MEMBER]);
     expect(members(`projects/${PROJECT}`, 'roles/storage.objectViewer')).toEqual([`serviceAccount:${GSA}`]);
-    expect(kube.getServiceAccount('apps', 'my-ksa').metadata.annotations).toEqual({ 'example.com/owner': 'team-a', 'iam.gke.io/gcp-service-account': GSA });
+    // The ServiceAccount records, ahead of them, the grants wid adds (teardown removes only those).
+    expect(kube.getServiceAccount('apps', 'my-ksa').metadata.annotations).toEqual({
+      'example.com/owner': 'team-a',
+      'iam.gke.io/gcp-service-account': GSA,
+      'wid/gcp-grants': JSON.stringify([
+        { resource: `projects/${PROJECT}`, role: 'roles/storage.objectViewer', member: `serviceAccount:${GSA}` },
+        { resource: GSA_RESOURCE, role: 'roles/iam.workloadIdentityUser', member: KSA_MEMBER },
+      ]),
+    });
 
     const w = { gcp: gcp.writes().length, kube: kube.writes().length };
     const again = await wid([...GSA_SETUP, '--yes', '-o', 'json'], env);
@@ -112,11 +128,12 @@ describe('wid setup/teardown gke against the emulators', () => {
     expect(members(`projects/${PROJECT}`, 'roles/logging.viewer')).toEqual(['user:bob@example.com']);
     expect(members(`projects/${PROJECT}`, 'roles/secretmanager.secretAccessor')).toEqual([`serviceAccount:${GSA}`]);
 
-    // Teardown: the GSA is not wid's, so only the roles named with --role leave it.
-    const down = await wid(['teardown', 'gke', ...CLUSTER, '--sa', 'my-ksa', '-n', 'apps', '--gsa', 'app-gsa', '--role', 'roles/storage.objectViewer', '--role', 'roles/secretmanager.secretAccessor', '--delete-gsa', '--yes'], env);
+    // Teardown removes the grants wid recorded; the GSA is not wid's, so it stays.
+    const down = await wid(['teardown', 'gke', ...CLUSTER, '--sa', 'my-ksa', '-n', 'apps', '--gsa', 'app-gsa', '--delete-gsa', '--yes'], env);
     expect(down.code).toBe(0);
     expect(bindingsOf(GSA_RESOURCE)).toEqual([UNRELATED]);
     expect(members(`projects/${PROJECT}`, 'roles/storage.objectViewer')).toEqual([]);
+    expect(members(`projects/${PROJECT}`, 'roles/secretmanager.secretAccessor')).toEqual([]);
     expect(members(`projects/${PROJECT}`, 'roles/logging.viewer')).toEqual(['user:bob@example.com']);
     expect(gcp.getServiceAccount(GSA)).toBeDefined();
     expect(kube.getServiceAccount('apps', 'my-ksa').metadata.annotations).toEqual({ 'example.com/owner': 'team-a' });
@@ -134,11 +151,14 @@ describe('wid setup/teardown gke against the emulators', () => {
     const up = await wid([...DIRECT_SETUP, '--yes', '-o', 'json'], env);
     expect(up.code).toBe(0);
     const plan = JSON.parse(up.stdout);
-    expect(plan.steps.map((s: { phase: string; action: string }) => `${s.action} ${s.phase}`)).toEqual(['update project-role', 'create service-account']);
+    expect(plan.steps.map((s: { phase: string; action: string }) => `${s.action} ${s.phase}`)).toEqual(['create service-account', 'update project-role']);
     expect(plan.binding.audience).toBe(POOL);
     expect(plan.binding.issuer).toBe(`https://container.googleapis.com/v1/projects/${PROJECT}/locations/europe-west1/clusters/prod`);
     expect(members(`projects/${PROJECT}`, 'roles/storage.objectViewer')).toEqual([PRINCIPAL]);
-    expect(kube.getServiceAccount('apps', 'my-ksa').metadata.annotations).toEqual({ 'wid/created': 'true' });
+    expect(kube.getServiceAccount('apps', 'my-ksa').metadata.annotations).toEqual({
+      'wid/created': 'true',
+      'wid/gcp-grants': JSON.stringify([{ resource: `projects/${PROJECT}`, role: 'roles/storage.objectViewer', member: PRINCIPAL }]),
+    });
     expect(up.stderr).toContain(`name the principal ${PRINCIPAL}`);
 
     const w = gcp.writes().length;
@@ -183,7 +203,38 @@ describe('wid setup/teardown gke against the emulators', () => {
     expect(gcp.writes()).toEqual([]);
     const o = await wid([...DIRECT_SETUP, '--yes', '--override'], env);
     expect(o.code).toBe(0);
-    expect(kube.getServiceAccount('apps', 'my-ksa').metadata.annotations ?? {}).toEqual({});
+    expect(kube.getServiceAccount('apps', 'my-ksa').metadata.annotations ?? {}).toEqual({
+      'wid/gcp-grants': JSON.stringify([{ resource: `projects/${PROJECT}`, role: 'roles/storage.objectViewer', member: PRINCIPAL }]),
+    });
+  });
+
+  it('teardown removes only the grants wid made: identical members that were there before setup stay', async () => {
+    gcp.seedServiceAccount({ project: PROJECT, accountId: 'app-gsa', displayName: 'app' });
+    gcp.setPolicy(GSA_RESOURCE, { bindings: [UNRELATED, { role: 'roles/iam.workloadIdentityUser', members: [KSA_MEMBER] }] });
+    gcp.setPolicy(`projects/${PROJECT}`, { bindings: [{ role: 'roles/storage.objectViewer', members: [`serviceAccount:${GSA}`] }] });
+    kube.seedNamespace('apps');
+    const setup = [...GSA_SETUP, '--role', 'roles/viewer', '--yes', '-o', 'json'];
+    const up = await wid(setup, env);
+    expect(up.code).toBe(0);
+    expect(JSON.parse(up.stdout).steps.map((s: { phase: string; action: string }) => `${s.action} ${s.phase}`)).toEqual([
+      'create service-account',
+      'noop service-account',
+      'noop iam-binding',
+      'noop project-role',
+      'update project-role',
+    ]);
+    expect(JSON.parse(kube.getServiceAccount('apps', 'my-ksa').metadata.annotations['wid/gcp-grants'])).toEqual([
+      { resource: `projects/${PROJECT}`, role: 'roles/viewer', member: `serviceAccount:${GSA}` },
+    ]);
+
+    const down = await wid(['teardown', 'gke', ...CLUSTER, '--sa', 'my-ksa', '-n', 'apps', '--gsa', 'app-gsa', '--role', 'roles/storage.objectViewer', '--role', 'roles/viewer', '--yes'], env);
+    expect(down.code).toBe(0);
+    expect(down.stderr).toContain('granted before wid (not in its wid/gcp-grants record); kept: roles/storage.objectViewer');
+    expect(members(`projects/${PROJECT}`, 'roles/viewer')).toEqual([]);
+    expect(members(`projects/${PROJECT}`, 'roles/storage.objectViewer')).toEqual([`serviceAccount:${GSA}`]);
+    expect(members(GSA_RESOURCE, 'roles/iam.workloadIdentityUser')).toEqual([KSA_MEMBER]);
+    expect(bindingsOf(GSA_RESOURCE)).toContainEqual(UNRELATED);
+    expect(kube.getServiceAccount('apps', 'my-ksa')).toBeUndefined();
   });
 
   it('--cluster with --workload-pool is a contradiction, found before any request', async () => {

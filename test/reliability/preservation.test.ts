@@ -307,7 +307,7 @@ describe('unrelated content is unchanged after setup, re-run and teardown', () =
         'project policy': minus(`projects/${project}`, roles.map((r) => [r, `serviceAccount:${gsa}`])),
         'service account policy': minus(gsaResource, [['roles/iam.workloadIdentityUser', member]]),
         'service account': text(gcp.getServiceAccount(gsa)),
-        'ServiceAccount apps/my-ksa': saDoc(kube, 'apps', 'my-ksa', ['iam.gke.io/gcp-service-account']),
+        'ServiceAccount apps/my-ksa': saDoc(kube, 'apps', 'my-ksa', ['iam.gke.io/gcp-service-account', 'wid/gcp-grants']),
         'Namespace apps': await nsDoc(kube, 'apps'),
       });
 

@@ -7,7 +7,7 @@ import { CloudError, RuntimeError, UsageError } from '../../core/errors.js';
 import type { LivePhase, Phase, ProviderModule } from '../../core/phase.js';
 import { subject } from '../../core/naming.js';
 import type { GkeRequest } from '../../core/request.js';
-import { serviceAccountSetupPhase, serviceAccountTeardownPhase, type SaIdentity, type ServiceAccountContext } from '../../kube/phase.js';
+import { plannedServiceAccount, serviceAccountSetupPhase, serviceAccountTeardownPhase, type SaIdentity, type ServiceAccountContext } from '../../kube/phase.js';
 import {
   GSA_ANNOTATION,
   WORKLOAD_IDENTITY_USER,
@@ -20,7 +20,8 @@ import {
   ksaMember,
   roleMember,
 } from './build.js';
-import type { GcpApi, GkeCluster, IamPolicy } from './client.js';
+import type { GcpApi, GkeCluster, GoogleServiceAccount, IamPolicy } from './client.js';
+import { GRANTS_ANNOTATION, formatGrants, mergeGrants, parseGrants, recorded, type Grant } from './grants.js';
 import { addMember, hasMember, removeMember, rolesOf } from './policy.js';
 
 export interface GkeContext extends ServiceAccountContext {
@@ -31,8 +32,12 @@ export interface GkeContext extends ServiceAccountContext {
   retryDelayMs?: number;
   /** How long a new service account may stay invisible before wid gives up (ms). */
   visibilityTimeoutMs?: number;
-  /** The project policy as planning read it, shared by the project-role steps. */
+  /** Reads planning shares (each made once per run); applies read afresh. */
   projectPolicyRead?: Promise<IamPolicy>;
+  gsaRead?: Promise<GoogleServiceAccount | undefined>;
+  gsaPolicyRead?: Promise<IamPolicy | undefined>;
+  /** The grants this setup will add (absent when planned), for the ServiceAccount's record. */
+  grantsToAdd?: Promise<Grant[]>;
 }
 
 /** The marker in the description of a Google service account wid created. */
@@ -84,6 +89,21 @@ async function whenVisible<T>(ctx: GkeContext, fn: () => Promise<T>): Promise<T>
 
 const gsaOf = (req: GkeRequest): string | undefined => (req.mode === 'gsa' ? req.gsa : undefined);
 
+/** The Google service account as planning sees it (read once per run). */
+function plannedGsa(gsa: string, ctx: GkeContext): Promise<GoogleServiceAccount | undefined> {
+  ctx.gsaRead ??= ctx.gcp.getServiceAccount(gsa);
+  return ctx.gsaRead;
+}
+
+/** Its IAM policy as planning sees it; undefined when the account does not exist. */
+function plannedGsaPolicy(gsa: string, ctx: GkeContext): Promise<IamPolicy | undefined> {
+  ctx.gsaPolicyRead ??= plannedGsa(gsa, ctx).then((sa) => (sa ? ctx.gcp.getServiceAccountPolicy(gsa) : undefined));
+  return ctx.gsaPolicyRead;
+}
+
+const workloadIdentityGrant = (req: GkeRequest, gsa: string): Grant => ({ resource: gsaResource(gsa), role: WORKLOAD_IDENTITY_USER, member: ksaMember(req) });
+const projectGrant = (req: GkeRequest, role: string): Grant => ({ resource: `projects/${req.project}`, role, member: roleMember(req) });
+
 const serviceAccount: Phase<GkeRequest, GkeContext> = {
   name: 'service-account',
   description: 'Google service account the KSA impersonates (gsa mode)',
@@ -94,7 +114,7 @@ const serviceAccount: Phase<GkeRequest, GkeContext> = {
   async plan(req, ctx) {
     const gsa = gsaOf(req);
     if (!gsa) return [];
-    const existing = await ctx.gcp.getServiceAccount(gsa);
+    const existing = await plannedGsa(gsa, ctx);
     if (existing) return [{ phase: 'service-account', action: 'noop', resource: existing.name || gsaResource(gsa), desired: { email: existing.email } }];
     return [{ phase: 'service-account', action: 'create', resource: gsaResource(gsa), desired: buildServiceAccount(req, gsa) }];
   },
@@ -125,8 +145,8 @@ const iamBinding: Phase<GkeRequest, GkeContext> = {
     if (!gsa) return [];
     const resource = gsaResource(gsa);
     const desired = buildWorkloadIdentityBinding(req);
-    if (!(await ctx.gcp.getServiceAccount(gsa))) return [{ phase: 'iam-binding', action: 'create', resource, desired }];
-    const policy = await ctx.gcp.getServiceAccountPolicy(gsa);
+    const policy = await plannedGsaPolicy(gsa, ctx);
+    if (!policy) return [{ phase: 'iam-binding', action: 'create', resource, desired }];
     const action = hasMember(policy, WORKLOAD_IDENTITY_USER, ksaMember(req)) ? 'noop' : 'update';
     return [{ phase: 'iam-binding', action, resource, desired, ...(action === 'update' ? { note: 'add the member; every other binding stays' } : {}) }];
   },
@@ -190,15 +210,66 @@ const projectRole: Phase<GkeRequest, GkeContext> = {
 
 const saIdentity = (req: GkeRequest): SaIdentity =>
   req.mode === 'gsa'
-    ? { key: GSA_ANNOTATION, value: req.gsa, owned: [GSA_ANNOTATION] }
+    ? { key: GSA_ANNOTATION, value: req.gsa, owned: [GSA_ANNOTATION, GRANTS_ANNOTATION] }
     : {
         key: GSA_ANNOTATION,
         value: undefined,
-        owned: [GSA_ANNOTATION],
+        owned: [GSA_ANNOTATION, GRANTS_ANNOTATION],
         conflict: 'in direct mode the pods would impersonate that service account instead; --override removes the annotation',
       };
 
-const kubeServiceAccount = { ...serviceAccountSetupPhase<GkeRequest, GkeContext>(saIdentity), name: 'service-account', description: 'the Kubernetes ServiceAccount in the cluster', build: () => [] };
+/** The grants this run adds: each one wid manages that is absent from its policy as planning read it. */
+function grantsToAdd(req: GkeRequest, ctx: GkeContext): Promise<Grant[]> {
+  ctx.grantsToAdd ??= (async () => {
+    const out: Grant[] = [];
+    const gsa = gsaOf(req);
+    if (gsa) {
+      const policy = await plannedGsaPolicy(gsa, ctx);
+      if (!policy || !hasMember(policy, WORKLOAD_IDENTITY_USER, ksaMember(req))) out.push(workloadIdentityGrant(req, gsa));
+    }
+    if (req.roles.length > 0) {
+      const policy = await projectPolicy(req, ctx);
+      for (const role of req.roles) if (!hasMember(policy, role, roleMember(req))) out.push(projectGrant(req, role));
+    }
+    return out;
+  })();
+  return ctx.grantsToAdd;
+}
+
+const annotationsOf = (o: Record<string, unknown> | undefined): Record<string, string> | undefined =>
+  ((o?.metadata ?? {}) as { annotations?: Record<string, string> }).annotations;
+
+/** The record to write: the one the ServiceAccount holds (`from`) plus this run's additions. */
+async function recordFor(req: GkeRequest, ctx: GkeContext, from: Record<string, unknown> | undefined): Promise<Record<string, string>> {
+  const held = parseGrants(annotationsOf(from));
+  return { [GRANTS_ANNOTATION]: formatGrants(mergeGrants(Array.isArray(held) ? held : [], await grantsToAdd(req, ctx))) };
+}
+
+const kubeServiceAccountSetup = serviceAccountSetupPhase<GkeRequest, GkeContext>(saIdentity);
+
+/**
+ * The Kubernetes ServiceAccount, planned and applied FIRST: it carries wid's record of the grants it
+ * is about to add (wid/gcp-grants), written ahead of them so that teardown can always find them.
+ */
+const kubeServiceAccount: Phase<GkeRequest, GkeContext> = {
+  name: 'service-account',
+  description: 'the Kubernetes ServiceAccount in the cluster, with wid\'s record of its grants',
+  build: () => [],
+  async plan(req, ctx) {
+    if (!ctx.kube || !ctx.serviceAccount) return [];
+    const extra = await recordFor(req, ctx, await plannedServiceAccount(req, ctx));
+    ctx.extraAnnotations = () => extra;
+    return kubeServiceAccountSetup.plan(req, ctx);
+  },
+  async apply(step, req, ctx) {
+    if (step.phase === 'service-account') {
+      // The record as the ServiceAccount holds it now (another run may have added to it) plus ours.
+      const extra = await recordFor(req, ctx, await ctx.kube!.getServiceAccount(req.namespace, req.serviceAccount));
+      ctx.extraAnnotations = () => extra;
+    }
+    return kubeServiceAccountSetup.apply(step, req, ctx);
+  },
+};
 
 export const gke: ProviderModule<GkeRequest, GkeContext> = {
   id: 'gke',
@@ -209,7 +280,7 @@ export const gke: ProviderModule<GkeRequest, GkeContext> = {
     subject: subject(req.namespace, req.serviceAccount),
     audience: req.workloadPool,
   }),
-  phases: [serviceAccount, iamBinding, projectRole, kubeServiceAccount],
+  phases: [kubeServiceAccount, serviceAccount, iamBinding, projectRole],
   manifestValues: (req) => ({ serviceAccountAnnotations: buildAnnotations(req), podLabels: {} }),
   inject: () => {
     // Validation rejects --inject for GKE before a plan is built; this guards direct callers.
@@ -241,15 +312,38 @@ export async function readCluster(gcp: GcpApi, project: string, location: string
 
 // ---- teardown ----
 
+/**
+ * What teardown knows of wid's grants: the ServiceAccount's record, or undefined when it has none
+ * (no ServiceAccount, a setup with --out, or a record edited into something unreadable), with why.
+ */
+async function recordedGrants(req: GkeRequest, ctx: GkeContext): Promise<{ grants?: Grant[]; why?: string }> {
+  const sa = await plannedServiceAccount(req, ctx);
+  if (!sa) return { why: `ServiceAccount ${req.namespace}/${req.serviceAccount} not found` };
+  const held = parseGrants(annotationsOf(sa));
+  if (held === undefined) return { why: `ServiceAccount ${req.namespace}/${req.serviceAccount} has no ${GRANTS_ANNOTATION} annotation` };
+  if (held === 'unreadable') return { why: `the ${GRANTS_ANNOTATION} annotation of ServiceAccount ${req.namespace}/${req.serviceAccount} is not wid's JSON list` };
+  return { grants: held };
+}
+
+/** Whether teardown removes the workloadIdentityUser member: recorded as wid's, or (no record) named by --gsa. */
+async function removesWorkloadIdentity(req: GkeRequest, ctx: GkeContext, gsa: string): Promise<{ remove: boolean; note?: string }> {
+  const { grants, why } = await recordedGrants(req, ctx);
+  if (!grants) return { remove: true, note: `${why}: removing the member --gsa names` };
+  return recorded(grants, workloadIdentityGrant(req, gsa)) ? { remove: true } : { remove: false, note: `granted before wid (not in its ${GRANTS_ANNOTATION} record); kept` };
+}
+
 const iamBindingTeardown: LivePhase<GkeRequest, GkeContext> = {
   name: 'iam-binding',
   async plan(req, ctx) {
     const gsa = gsaOf(req);
     if (!gsa) return [];
     const resource = gsaResource(gsa);
-    if (!(await ctx.gcp.getServiceAccount(gsa))) return [{ phase: 'iam-binding', action: 'noop', resource, desired: {}, note: 'service account not found' }];
-    const has = hasMember(await ctx.gcp.getServiceAccountPolicy(gsa), WORKLOAD_IDENTITY_USER, ksaMember(req));
-    return [{ phase: 'iam-binding', action: has ? 'delete' : 'noop', resource, desired: has ? buildWorkloadIdentityBinding(req) : {}, ...(has ? {} : { note: 'no such member' }) }];
+    const policy = await plannedGsaPolicy(gsa, ctx);
+    if (!policy) return [{ phase: 'iam-binding', action: 'noop', resource, desired: {}, note: 'service account not found' }];
+    if (!hasMember(policy, WORKLOAD_IDENTITY_USER, ksaMember(req))) return [{ phase: 'iam-binding', action: 'noop', resource, desired: {}, note: 'no such member' }];
+    const { remove, note } = await removesWorkloadIdentity(req, ctx, gsa);
+    if (!remove) return [{ phase: 'iam-binding', action: 'noop', resource, desired: {}, ...(note ? { note } : {}) }];
+    return [{ phase: 'iam-binding', action: 'delete', resource, desired: buildWorkloadIdentityBinding(req), ...(note ? { note } : {}) }];
   },
   async apply(_step, req, ctx) {
     const gsa = gsaOf(req)!;
@@ -263,14 +357,27 @@ const iamBindingTeardown: LivePhase<GkeRequest, GkeContext> = {
   },
 };
 
-/** Which project roles teardown takes from the member: --role when given, else every role it holds when the member is wid's alone. */
+/**
+ * Which project roles teardown takes from the member (only the --role ones when given): those wid's
+ * record says it granted. Without a record: the --role ones, or in gsa mode every role of a Google
+ * service account wid created. A grant that was there before wid is kept.
+ */
 async function rolesToRemove(req: GkeRequest, ctx: GkeContext): Promise<{ roles: string[]; note?: string }> {
-  const held = rolesOf(await projectPolicy(req, ctx), roleMember(req));
-  if (req.roles.length > 0) return { roles: held.filter((r) => req.roles.includes(r)) };
-  if (req.mode === 'direct') return { roles: held };
-  const gsa = await ctx.gcp.getServiceAccount(req.gsa!);
-  if (gsa?.description?.includes(GSA_MARKER)) return { roles: held };
-  return { roles: [], ...(held.length > 0 ? { note: `the service account is not wid's: pass --role to remove its grants (${held.join(', ')})` } : {}) };
+  const member = roleMember(req);
+  const held = rolesOf(await projectPolicy(req, ctx), member);
+  if (held.length === 0) return { roles: [] };
+  const asked = (roles: string[]): string[] => (req.roles.length > 0 ? roles.filter((r) => req.roles.includes(r)) : roles);
+  const { grants, why } = await recordedGrants(req, ctx);
+  if (grants) {
+    const mine = held.filter((role) => recorded(grants, projectGrant(req, role)));
+    const before = held.filter((role) => !mine.includes(role));
+    return { roles: asked(mine), ...(before.length > 0 ? { note: `granted before wid (not in its ${GRANTS_ANNOTATION} record); kept: ${before.join(', ')}` } : {}) };
+  }
+  if (req.roles.length > 0) return { roles: asked(held), note: `${why}: removing the --role grants` };
+  if (req.mode === 'gsa' && (await plannedGsa(req.gsa!, ctx))?.description?.includes(GSA_MARKER)) {
+    return { roles: held, note: `${why}: removing every grant of the service account wid created` };
+  }
+  return { roles: [], note: `${why}, so wid cannot tell its grants from earlier ones: pass --role to remove them (${held.join(', ')})` };
 }
 
 const projectRoleTeardown: LivePhase<GkeRequest, GkeContext> = {
@@ -279,7 +386,8 @@ const projectRoleTeardown: LivePhase<GkeRequest, GkeContext> = {
     const { roles, note } = await rolesToRemove(req, ctx);
     const resource = `projects/${req.project}`;
     if (roles.length === 0) return [{ phase: 'project-role', action: 'noop', resource, desired: {}, note: note ?? 'no grants to remove' }];
-    return roles.map((role) => ({ phase: 'project-role', action: 'delete' as const, resource, desired: buildProjectRoleBinding(req, role) }));
+    const steps = roles.map((role) => ({ phase: 'project-role', action: 'delete' as const, resource, desired: buildProjectRoleBinding(req, role) }));
+    return note ? [...steps, { phase: 'project-role', action: 'noop' as const, resource, desired: {}, note }] : steps;
   },
   async apply(step, req, ctx) {
     const { role } = step.desired as { role: string };
@@ -300,10 +408,11 @@ const gsaTeardown: LivePhase<GkeRequest, GkeContext> = {
     if (!gsa) return [];
     const resource = gsaResource(gsa);
     if (!ctx.deleteGsa) return [{ phase: 'service-account', action: 'noop', resource, desired: {}, note: 'kept (--delete-gsa removes it when wid created it and nothing else is bound to it)' }];
-    const existing = await ctx.gcp.getServiceAccount(gsa);
+    const existing = await plannedGsa(gsa, ctx);
     if (!existing) return [{ phase: 'service-account', action: 'noop', resource, desired: {}, note: 'not found' }];
     if (!existing.description?.includes(GSA_MARKER)) return [{ phase: 'service-account', action: 'noop', resource, desired: {}, note: 'not created by wid; kept' }];
-    const policy = removeMember(await ctx.gcp.getServiceAccountPolicy(gsa), WORKLOAD_IDENTITY_USER, ksaMember(req));
+    let policy = (await plannedGsaPolicy(gsa, ctx)) ?? {};
+    if ((await removesWorkloadIdentity(req, ctx, gsa)).remove) policy = removeMember(policy, WORKLOAD_IDENTITY_USER, ksaMember(req));
     const others = (policy.bindings ?? []).flatMap((b) => b.members);
     if (others.length > 0) return [{ phase: 'service-account', action: 'noop', resource, desired: {}, note: `still bound to ${others.join(', ')}; kept` }];
     return [{ phase: 'service-account', action: 'delete', resource, desired: { email: gsa } }];
@@ -311,11 +420,14 @@ const gsaTeardown: LivePhase<GkeRequest, GkeContext> = {
   apply: (_step, req, ctx) => ctx.gcp.deleteServiceAccount(req.gsa!),
 };
 
-/** Teardown phases, in order: the Kubernetes ServiceAccount, then the grants, the binding, the account. */
+/**
+ * Teardown phases, in order: the grants, the binding, the account, and the Kubernetes
+ * ServiceAccount LAST: it holds the record of wid's grants, so a teardown interrupted before the end
+ * still finds, on the next run, whatever it had not removed yet.
+ */
 export const gkeTeardownPhases: LivePhase<GkeRequest, GkeContext>[] = [
-  { ...serviceAccountTeardownPhase<GkeRequest, GkeContext>(saIdentity) },
   projectRoleTeardown,
   iamBindingTeardown,
   gsaTeardown,
+  { ...serviceAccountTeardownPhase<GkeRequest, GkeContext>(saIdentity) },
 ];
-
