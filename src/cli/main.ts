@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ChecksFailed, WidError, type ExitCode } from '../core/errors.js';
 import { doctorCommand } from './commands/doctor.js';
+import { applyCommand } from './commands/apply.js';
 import { auditCommand } from './commands/audit.js';
 import { setupCommand } from './commands/setup.js';
 import { teardownCommand } from './commands/teardown.js';
@@ -26,11 +27,14 @@ export function createProgram(io: IO, factory: Factory = defaultFactory): Comman
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => {} })
     .exitOverride()
     .showSuggestionAfterError(true)
+    // A command's own flags count only before its subcommand (`wid teardown -f F` vs `wid teardown eks --yes`).
+    .enablePositionalOptions()
     .addHelpText(
       'after',
       `\nExamples:\n  $ wid setup eks --sa s3-access-sa --issuer https://oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE --account-id 111122223333 --dry-run\n  $ wid setup --help\n`,
     );
   program.addCommand(setupCommand(io, factory));
+  program.addCommand(applyCommand(io, factory));
   program.addCommand(teardownCommand(io, factory));
   program.addCommand(tokenCommand(io, factory));
   program.addCommand(auditCommand(io, factory));

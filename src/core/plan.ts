@@ -3,6 +3,7 @@
  * `-o json` prints it; CI scripts depend on this shape, so change it only by adding fields.
  */
 export type Provider = 'eks' | 'aks' | 'gke';
+export const PROVIDERS = ['eks', 'aks', 'gke'] as const;
 
 /**
  * `ensure`: the current state was not read (offline), so the step makes sure `desired` exists.

@@ -6,7 +6,10 @@ import { buildOfflinePlan } from '../../core/engine.js';
 import { UsageError } from '../../core/errors.js';
 import type { KubeObject, LivePhase, ProviderModule } from '../../core/phase.js';
 import type { Plan, Provider } from '../../core/plan.js';
-import type { SetupRequest } from '../../core/request.js';
+import type { AksRequest, EksRequest, GkeRequest, SetupRequest } from '../../core/request.js';
+import type { AksContext } from '../../providers/aks/phases.js';
+import type { EksContext } from '../../providers/eks/phases.js';
+import type { GkeContext } from '../../providers/gke/phases.js';
 import { loadTemplates, renderManifests, TEMPLATE_FILES, type Templates } from '../../kube/manifests.js';
 import { checkOutDir, writeFilesAtomically } from '../../output/files.js';
 import { manifestsYaml, planJson, planText, planYaml, toYaml } from '../../output/render.js';
@@ -16,7 +19,7 @@ import { eks, observeRole } from '../../providers/eks/phases.js';
 import { gke } from '../../providers/gke/phases.js';
 import type { Factory } from '../factory.js';
 import type { IO } from '../io.js';
-import { runLive } from '../live.js';
+import { runLive, type LiveRun } from '../live.js';
 import { buildRequest, runOptions, type RawOptions, type RunOptions } from '../request.js';
 import { styleFor } from '../style.js';
 import { aksLive } from './aks-live.js';
@@ -26,9 +29,7 @@ import { gkeLive } from './gke-live.js';
 export async function runSetup(provider: Provider, raw: RawOptions, io: IO, factory: Factory): Promise<void> {
   const run = runOptions(raw);
   if (run.out !== undefined) checkOutDir(run.out, Object.values(TEMPLATE_FILES));
-  if (provider === 'eks' && raw.cluster !== undefined) return runEksSetup(raw, run, io, factory);
-  if (provider === 'aks' && raw.cluster !== undefined) return runAksSetup(raw, run, io, factory);
-  if (provider === 'gke' && raw.cluster !== undefined) return runGkeSetup(raw, run, io, factory);
+  if (raw.cluster !== undefined) return runLive(await prepareSetup(provider, raw, run, io, factory), run, io);
   if (!run.dryRun) {
     throw new UsageError('WID_E_APPLY_UNAVAILABLE', 'applying needs the cluster lookup: pass --cluster NAME to read the cluster and apply; without it wid can only plan (--dry-run)', {
       flag: '--cluster',
@@ -40,7 +41,17 @@ export async function runSetup(provider: Provider, raw: RawOptions, io: IO, fact
   emitOffline(planFor(req, templates, run.dryRun), req, run, io);
 }
 
-async function runEksSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Factory): Promise<void> {
+/**
+ * A live setup, ready to plan: flags checked, templates read, the cluster read, clients built. Shared
+ * by `wid setup` and each binding of `wid apply -f`.
+ */
+export async function prepareSetup(provider: Provider, raw: RawOptions, run: RunOptions, io: IO, factory: Factory): Promise<LiveRun<any, any>> {
+  if (provider === 'eks') return eksSetup(raw, run, io, factory);
+  if (provider === 'aks') return aksSetup(raw, run, io, factory);
+  return gkeSetup(raw, run, io, factory);
+}
+
+async function eksSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Factory): Promise<LiveRun<EksRequest, EksContext>> {
   // Templates are read before any cloud call, so a bad one fails first.
   const templates = loadTemplates('eks', run.templates);
   const { req, ctx } = await eksLive(raw, io, factory, { kube: run.out === undefined });
@@ -51,27 +62,23 @@ async function runEksSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Fa
   ctx.serviceAccount = () => manifests[0]!;
   ctx.createNamespace = raw.createNamespace === true;
   ctx.override = raw.override === true;
-  await runLive(
-    {
-      mode: 'setup',
-      provider: 'eks',
-      binding: eks.binding(req),
-      phases: eks.phases.map(live),
-      req,
-      ctx,
-      manifests: () => manifests,
-      afterApply: [
-        ...(run.out === undefined ? [] : [`The cluster was left alone (--out): apply the manifests with kubectl apply -f ${run.out}`]),
-        `Pods already running as ${req.namespace}/${req.serviceAccount} keep their old credentials until restarted, e.g. kubectl rollout restart deployment -n ${req.namespace} NAME.`,
-        'IAM changes can take a few seconds to reach STS.',
-      ],
-    },
-    run,
-    io,
-  );
+  return {
+    mode: 'setup',
+    provider: 'eks',
+    binding: eks.binding(req),
+    phases: eks.phases.map(live),
+    req,
+    ctx,
+    manifests: () => manifests,
+    afterApply: [
+      ...(run.out === undefined ? [] : [`The cluster was left alone (--out): apply the manifests with kubectl apply -f ${run.out}`]),
+      `Pods already running as ${req.namespace}/${req.serviceAccount} keep their old credentials until restarted, e.g. kubectl rollout restart deployment -n ${req.namespace} NAME.`,
+      'IAM changes can take a few seconds to reach STS.',
+    ],
+  };
 }
 
-async function runAksSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Factory): Promise<void> {
+async function aksSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Factory): Promise<LiveRun<AksRequest, AksContext>> {
   const templates = loadTemplates('aks', run.templates);
   const { req, ctx } = await aksLive(raw, io, factory, { kube: run.out === undefined });
   // Rendered on demand: a new identity's client id is known only once it has been created.
@@ -79,27 +86,23 @@ async function runAksSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Fa
   ctx.serviceAccount = () => manifests()[0]!;
   ctx.createNamespace = raw.createNamespace === true;
   ctx.override = raw.override === true;
-  await runLive(
-    {
-      mode: 'setup',
-      provider: 'aks',
-      binding: aks.binding(req),
-      phases: aks.phases.map(live),
-      req,
-      ctx,
-      manifests,
-      afterApply: [
-        ...(run.out === undefined ? [] : [`The cluster was left alone (--out): apply the manifests with kubectl apply -f ${run.out}`]),
-        'A new federated credential can take a minute or two to reach Entra ID (token requests fail with AADSTS70021 until then); role assignments up to ten minutes.',
-        `Pods already running as ${req.namespace}/${req.serviceAccount} keep their old identity until restarted, e.g. kubectl rollout restart deployment -n ${req.namespace} NAME; pods need the label azure.workload.identity/use: "true".`,
-      ],
-    },
-    run,
-    io,
-  );
+  return {
+    mode: 'setup',
+    provider: 'aks',
+    binding: aks.binding(req),
+    phases: aks.phases.map(live),
+    req,
+    ctx,
+    manifests,
+    afterApply: [
+      ...(run.out === undefined ? [] : [`The cluster was left alone (--out): apply the manifests with kubectl apply -f ${run.out}`]),
+      'A new federated credential can take a minute or two to reach Entra ID (token requests fail with AADSTS70021 until then); role assignments up to ten minutes.',
+      `Pods already running as ${req.namespace}/${req.serviceAccount} keep their old identity until restarted, e.g. kubectl rollout restart deployment -n ${req.namespace} NAME; pods need the label azure.workload.identity/use: "true".`,
+    ],
+  };
 }
 
-async function runGkeSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Factory): Promise<void> {
+async function gkeSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Factory): Promise<LiveRun<GkeRequest, GkeContext>> {
   const templates = loadTemplates('gke', run.templates);
   const { req, ctx, warnings } = await gkeLive(raw, io, factory, { kube: run.out === undefined });
   const manifests = renderManifests(gke, req, templates);
@@ -110,26 +113,22 @@ async function runGkeSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Fa
     req.mode === 'direct' && req.projectNumber !== undefined
       ? [`to grant roles on other resources (buckets, secrets), name the principal ${ksaPrincipal({ ...req, projectNumber: req.projectNumber })}`]
       : [];
-  await runLive(
-    {
-      mode: 'setup',
-      provider: 'gke',
-      binding: gke.binding(req),
-      phases: gke.phases.map(live),
-      req,
-      ctx,
-      manifests: () => manifests,
-      warnings,
-      notes,
-      afterApply: [
-        ...(run.out === undefined ? [] : [`The cluster was left alone (--out): apply the manifests with kubectl apply -f ${run.out}`]),
-        'IAM changes typically take about two minutes to take effect, sometimes seven or more.',
-        `Pods already running as ${req.namespace}/${req.serviceAccount} may keep a cached token until restarted.`,
-      ],
-    },
-    run,
-    io,
-  );
+  return {
+    mode: 'setup',
+    provider: 'gke',
+    binding: gke.binding(req),
+    phases: gke.phases.map(live),
+    req,
+    ctx,
+    manifests: () => manifests,
+    warnings,
+    notes,
+    afterApply: [
+      ...(run.out === undefined ? [] : [`The cluster was left alone (--out): apply the manifests with kubectl apply -f ${run.out}`]),
+      'IAM changes typically take about two minutes to take effect, sometimes seven or more.',
+      `Pods already running as ${req.namespace}/${req.serviceAccount} may keep a cached token until restarted.`,
+    ],
+  };
 }
 
 /** A phase with its live half; every phase of a provider that supports live runs has one. */

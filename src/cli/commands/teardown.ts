@@ -3,42 +3,30 @@
  * (other trust statements, other annotations, roles and providers others use) as it is.
  */
 import { Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
 import type { Factory } from '../factory.js';
+import { fleetOptions, runFleetCommand } from './apply.js';
 import { awsOptions, collect, examples, kubeOptions, runFlags, serviceAccountOptions } from '../flags.js';
 import type { IO } from '../io.js';
 import type { RawOptions } from '../request.js';
 
-/** What a teardown runs with, loaded only when one runs (so `wid --help` does not pay for it). */
-async function load() {
-  const [request, live, naming, aksP, eksP, gkeP, aksL, eksL, gkeL] = await Promise.all([
-    import('../request.js'),
-    import('../live.js'),
-    import('../../core/naming.js'),
-    import('../../providers/aks/phases.js'),
-    import('../../providers/eks/phases.js'),
-    import('../../providers/gke/phases.js'),
-    import('./aks-live.js'),
-    import('./eks-live.js'),
-    import('./gke-live.js'),
-  ]);
-  return {
-    runOptions: request.runOptions,
-    runLive: live.runLive,
-    subject: naming.subject,
-    aks: aksP.aks,
-    aksTeardownPhases: aksP.aksTeardownPhases,
-    eksTeardownPhases: eksP.eksTeardownPhases,
-    observeRole: eksP.observeRole,
-    gke: gkeP.gke,
-    gkeTeardownPhases: gkeP.gkeTeardownPhases,
-    aksLive: aksL.aksLive,
-    eksLive: eksL.eksLive,
-    gkeLive: gkeL.gkeLive,
-  };
-}
+/** The run loads only when a teardown runs (so `wid --help` does not pay for it). */
+const runTeardown = async (provider: 'eks' | 'aks' | 'gke', raw: RawOptions, io: IO, factory: Factory): Promise<void> =>
+  (await import('./teardown-run.js')).runTeardown(provider, raw, io, factory);
 
 export function teardownCommand(io: IO, factory: Factory): Command {
-  const teardown = new Command('teardown').description('undo a setup for one Kubernetes ServiceAccount');
+  // With -f FILE (and no provider), every binding of an `wid apply -f` file.
+  const teardown = runFlags(fleetOptions(new Command('teardown').description('undo a setup for one Kubernetes ServiceAccount, or (-f) for every binding of a file'), false), { out: false })
+    // Its own flags count only before a provider: `wid teardown eks --dry-run` is the eks command's flag.
+    .enablePositionalOptions()
+    .action(
+    (raw: RawOptions & { file?: string; concurrency?: string }) => {
+      if (raw.file === undefined) {
+        throw new UsageError('WID_E_INPUT_MISSING', 'teardown needs a provider (wid teardown eks|aks|gke …) or a bindings file (wid teardown -f FILE)', { hint: 'run wid teardown --help' });
+      }
+      return runFleetCommand('teardown', raw, io, factory);
+    },
+  );
   const eksCmd = serviceAccountOptions(new Command('eks').description('remove the IRSA trust, the role wid created, and wid\'s ServiceAccount annotations'))
     .requiredOption('--cluster <name>', 'EKS cluster the setup was made for')
     .option('--role-name <name>', 'IAM role name (default: wid-<namespace>-<sa>)')
@@ -52,28 +40,7 @@ export function teardownCommand(io: IO, factory: Factory): Command {
         'wid teardown eks --cluster prod --region us-west-2 --sa s3-access-sa -n apps --delete-oidc-provider --yes',
       ]),
     )
-    .action(async (raw: RawOptions) => {
-      const { runOptions, runLive, subject, eksLive, eksTeardownPhases, observeRole } = await load();
-      const run = runOptions(raw);
-      const { req, ctx } = await eksLive(raw, io, factory, { kube: true });
-      ctx.deleteOidcProvider = raw.deleteOidcProvider === true;
-      const existing = await observeRole(req, ctx);
-      if (existing) req.existingRoleArn = existing.arn;
-      await runLive(
-        {
-          mode: 'teardown',
-          provider: 'eks',
-          binding: { issuer: req.issuer, namespace: req.namespace, serviceAccount: req.serviceAccount, subject: subject(req.namespace, req.serviceAccount), audience: req.audience },
-          phases: eksTeardownPhases,
-          req,
-          ctx,
-          manifests: () => [],
-          afterApply: [`Pods already running as ${req.namespace}/${req.serviceAccount} keep their credentials until restarted.`],
-        },
-        run,
-        io,
-      );
-    });
+    .action((raw: RawOptions) => runTeardown('eks', raw, io, factory));
   teardown.addCommand(eksCmd);
 
   const aksCmd = serviceAccountOptions(new Command('aks').description('remove the federated credential, wid\'s role assignments and ServiceAccount annotations'))
@@ -87,26 +54,7 @@ export function teardownCommand(io: IO, factory: Factory): Command {
     .option('--delete-identity', 'also delete the managed identity when wid created it and it holds no other credential');
   runFlags(kubeOptions(aksCmd), { out: false })
     .addHelpText('after', examples(['wid teardown aks --cluster prod -g my-rg --sa my-sa --identity my-id --dry-run', 'wid teardown aks --cluster prod -g my-rg --sa my-sa --identity my-id --delete-identity --yes']))
-    .action(async (raw: RawOptions) => {
-      const { runOptions, runLive, aks, aksLive, aksTeardownPhases } = await load();
-      const run = runOptions(raw);
-      const { req, ctx } = await aksLive(raw, io, factory, { kube: true });
-      ctx.deleteIdentity = raw.deleteIdentity === true;
-      await runLive(
-        {
-          mode: 'teardown',
-          provider: 'aks',
-          binding: aks.binding(req),
-          phases: aksTeardownPhases,
-          req,
-          ctx,
-          manifests: () => [],
-          afterApply: [`Pods already running as ${req.namespace}/${req.serviceAccount} keep their tokens until they expire or the pods restart.`],
-        },
-        run,
-        io,
-      );
-    });
+    .action((raw: RawOptions) => runTeardown('aks', raw, io, factory));
   teardown.addCommand(aksCmd);
 
   const gkeCmd = serviceAccountOptions(new Command('gke').description('remove the members wid granted, its ServiceAccount annotation, and (optionally) the Google service account'))
@@ -125,26 +73,7 @@ export function teardownCommand(io: IO, factory: Factory): Command {
         'wid teardown gke --cluster prod --location europe-west1 --project my-project --sa my-ksa --gsa my-gsa --delete-gsa --yes',
       ]),
     )
-    .action(async (raw: RawOptions) => {
-      const { runOptions, runLive, gke, gkeLive, gkeTeardownPhases } = await load();
-      const run = runOptions(raw);
-      const { req, ctx } = await gkeLive(raw, io, factory, { kube: true });
-      ctx.deleteGsa = raw.deleteGsa === true;
-      await runLive(
-        {
-          mode: 'teardown',
-          provider: 'gke',
-          binding: gke.binding(req),
-          phases: gkeTeardownPhases,
-          req,
-          ctx,
-          manifests: () => [],
-          afterApply: ['IAM changes typically take about two minutes to take effect.'],
-        },
-        run,
-        io,
-      );
-    });
+    .action((raw: RawOptions) => runTeardown('gke', raw, io, factory));
   teardown.addCommand(gkeCmd);
   return teardown;
 }

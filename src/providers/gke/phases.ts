@@ -3,6 +3,7 @@
  * roles for it. direct mode: project roles for the KSA's own principal. Then the Kubernetes
  * ServiceAccount (annotated in gsa mode).
  */
+import type { Change, GroupCommit } from '../../core/concurrency.js';
 import { CloudError, RuntimeError, UsageError } from '../../core/errors.js';
 import type { LivePhase, Phase, ProviderModule } from '../../core/phase.js';
 import { subject } from '../../core/naming.js';
@@ -36,6 +37,8 @@ export interface GkeContext extends ServiceAccountContext {
   projectPolicyRead?: Promise<IamPolicy>;
   gsaRead?: Promise<GoogleServiceAccount | undefined>;
   gsaPolicyRead?: Promise<IamPolicy | undefined>;
+  /** Set when many bindings run at once: changes to one policy are written together. */
+  groupCommit?: GroupCommit;
   /** The grants this setup will add (absent when planned), for the ServiceAccount's record. */
   grantsToAdd?: Promise<Grant[]>;
 }
@@ -53,7 +56,7 @@ const isStatus = (e: unknown, status: number, code?: string): boolean => e insta
  * Please retry the whole read-modify-write with exponential backoff."): then the whole cycle runs
  * again on the new policy, so both changes survive. Returns false when nothing needed changing.
  */
-async function readModifyWrite(ctx: GkeContext, read: () => Promise<IamPolicy>, write: (p: IamPolicy) => Promise<IamPolicy>, change: (p: IamPolicy) => IamPolicy | undefined): Promise<boolean> {
+async function readModifyWrite(ctx: GkeContext, read: () => Promise<IamPolicy>, write: (p: IamPolicy) => Promise<IamPolicy>, change: Change<IamPolicy>): Promise<boolean> {
   const base = ctx.retryDelayMs ?? 1000;
   for (let attempt = 1; ; attempt++) {
     const current = await read();
@@ -67,6 +70,15 @@ async function readModifyWrite(ctx: GkeContext, read: () => Promise<IamPolicy>, 
       await sleep(base * 2 ** (attempt - 1) * (0.5 + Math.random() / 2));
     }
   }
+}
+
+/**
+ * One change to one IAM policy, made by `commit` (a read-modify-write). With many bindings in one run,
+ * changes to the same policy (`key`) that arrive while it is being written are combined into the next
+ * read-modify-write.
+ */
+function changePolicy(ctx: GkeContext, key: string, change: Change<IamPolicy>, commit: (combined: Change<IamPolicy>) => Promise<unknown>): Promise<unknown> {
+  return ctx.groupCommit ? ctx.groupCommit.run(key, change, commit) : commit(change);
 }
 
 /**
@@ -120,6 +132,8 @@ const serviceAccount: Phase<GkeRequest, GkeContext> = {
   },
   async apply(_step, req, ctx) {
     const gsa = gsaOf(req)!;
+    // Another binding of the same run (or anyone) may have created it since the plan: then nothing to write.
+    if (await ctx.gcp.getServiceAccount(gsa)) return;
     const body = buildServiceAccount(req, gsa) as { accountId: string; serviceAccount: { displayName: string; description: string } };
     try {
       await ctx.gcp.createServiceAccount(gsaProject(gsa), body.accountId, body.serviceAccount);
@@ -153,13 +167,11 @@ const iamBinding: Phase<GkeRequest, GkeContext> = {
   async apply(_step, req, ctx) {
     const gsa = gsaOf(req)!;
     const member = ksaMember(req);
-    await whenVisible(ctx, () =>
-      readModifyWrite(
-        ctx,
-        () => ctx.gcp.getServiceAccountPolicy(gsa),
-        (p) => ctx.gcp.setServiceAccountPolicy(gsa, p),
-        (p) => (hasMember(p, WORKLOAD_IDENTITY_USER, member) ? undefined : addMember(p, WORKLOAD_IDENTITY_USER, member)),
-      ),
+    await changePolicy(
+      ctx,
+      `serviceAccount ${gsa}`,
+      (p) => (hasMember(p, WORKLOAD_IDENTITY_USER, member) ? undefined : addMember(p, WORKLOAD_IDENTITY_USER, member)),
+      (change) => whenVisible(ctx, () => readModifyWrite(ctx, () => ctx.gcp.getServiceAccountPolicy(gsa), (p) => ctx.gcp.setServiceAccountPolicy(gsa, p), change)),
     );
   },
 };
@@ -190,21 +202,22 @@ const projectRole: Phase<GkeRequest, GkeContext> = {
     const member = roleMember(req);
     // A new Google service account may not be known to IAM yet: "Service account X does not exist."
     // (400) for a while after it was created, so that answer is retried like a 404.
-    await whenVisible(ctx, async () => {
-      try {
-        return await readModifyWrite(
-          ctx,
-          () => ctx.gcp.getProjectPolicy(req.project),
-          (p) => ctx.gcp.setProjectPolicy(req.project, p),
-          (p) => (hasMember(p, role, member) ? undefined : addMember(p, role, member)),
-        );
-      } catch (e) {
-        if (req.mode === 'gsa' && e instanceof CloudError && e.status === 400 && /does not exist/i.test(e.message)) {
-          throw new CloudError('gcp', e.operation, 'NOT_FOUND', e.message, { status: 404, cause: e });
-        }
-        throw e;
-      }
-    });
+    await changePolicy(
+      ctx,
+      `project ${req.project} ${req.mode}`,
+      (p) => (hasMember(p, role, member) ? undefined : addMember(p, role, member)),
+      (change) =>
+        whenVisible(ctx, async () => {
+          try {
+            return await readModifyWrite(ctx, () => ctx.gcp.getProjectPolicy(req.project), (p) => ctx.gcp.setProjectPolicy(req.project, p), change);
+          } catch (e) {
+            if (req.mode === 'gsa' && e instanceof CloudError && e.status === 400 && /does not exist/i.test(e.message)) {
+              throw new CloudError('gcp', e.operation, 'NOT_FOUND', e.message, { status: 404, cause: e });
+            }
+            throw e;
+          }
+        }),
+    );
   },
 };
 
@@ -348,11 +361,11 @@ const iamBindingTeardown: LivePhase<GkeRequest, GkeContext> = {
   async apply(_step, req, ctx) {
     const gsa = gsaOf(req)!;
     const member = ksaMember(req);
-    await readModifyWrite(
+    await changePolicy(
       ctx,
-      () => ctx.gcp.getServiceAccountPolicy(gsa),
-      (p) => ctx.gcp.setServiceAccountPolicy(gsa, p),
+      `serviceAccount ${gsa}`,
       (p) => (hasMember(p, WORKLOAD_IDENTITY_USER, member) ? removeMember(p, WORKLOAD_IDENTITY_USER, member) : undefined),
+      (change) => readModifyWrite(ctx, () => ctx.gcp.getServiceAccountPolicy(gsa), (p) => ctx.gcp.setServiceAccountPolicy(gsa, p), change),
     );
   },
 };
@@ -392,11 +405,11 @@ const projectRoleTeardown: LivePhase<GkeRequest, GkeContext> = {
   async apply(step, req, ctx) {
     const { role } = step.desired as { role: string };
     const member = roleMember(req);
-    await readModifyWrite(
+    await changePolicy(
       ctx,
-      () => ctx.gcp.getProjectPolicy(req.project),
-      (p) => ctx.gcp.setProjectPolicy(req.project, p),
+      `project ${req.project}`,
       (p) => (hasMember(p, role, member) ? removeMember(p, role, member) : undefined),
+      (change) => readModifyWrite(ctx, () => ctx.gcp.getProjectPolicy(req.project), (p) => ctx.gcp.setProjectPolicy(req.project, p), change),
     );
   },
 };
