@@ -151,12 +151,30 @@ export async function runFleet(opts: FleetOptions, io: IO, factory: Factory): Pr
   }
 
   const locks = new KeyedLock();
+  // A change several bindings planned identically runs once: the first binding to reach it applies
+  // it, the others wait for that and then only adopt what it produced.
+  const sharedRuns = new Map<string, Promise<void>>();
   progress.start('applying', todo.length);
   await pool(todo, opts.concurrency, async (b) => {
     const { req, ctx } = b.live!;
     for (const step of changes(b.planned!.steps)) {
+      const phase = b.planned!.owners.get(step)!;
+      const key = stepKey(b, step);
       try {
-        await locks.run(lockKey(b, step), () => b.planned!.owners.get(step)!.apply(step, req, ctx));
+        const run = (): Promise<void> => locks.run(lockKey(b, step), () => phase.apply(step, req, ctx));
+        if (unique.get(key)!.shared > 1) {
+          const first = sharedRuns.get(key);
+          if (first === undefined) {
+            const mine = run();
+            sharedRuns.set(key, mine);
+            await mine;
+          } else {
+            await first;
+            await phase.adopt?.(step, req, ctx);
+          }
+        } else {
+          await run();
+        }
         b.applied++;
       } catch (e) {
         b.failedStep = step;

@@ -15,6 +15,11 @@ export interface LivePhase<R, C> {
   plan(req: R, ctx: C): Promise<Step[]>;
   /** Carries out one step this phase planned. */
   apply(step: Step, req: R, ctx: C): Promise<void>;
+  /**
+   * Many bindings in one run: another binding applied this identical step. Brings this binding's
+   * request up to date with what the step produced (e.g. a new identity's ids), reading only.
+   */
+  adopt?(step: Step, req: R, ctx: C): Promise<void>;
 }
 
 export interface Phase<R, C = never> extends Partial<LivePhase<R, C>> {

@@ -132,9 +132,9 @@ async function gkeSetup(raw: RawOptions, run: RunOptions, io: IO, factory: Facto
 }
 
 /** A phase with its live half; every phase of a provider that supports live runs has one. */
-function live<R, C>(phase: { name: string; plan?: LivePhase<R, C>['plan']; apply?: LivePhase<R, C>['apply'] }): LivePhase<R, C> {
+function live<R, C>(phase: { name: string; plan?: LivePhase<R, C>['plan']; apply?: LivePhase<R, C>['apply']; adopt?: LivePhase<R, C>['adopt'] }): LivePhase<R, C> {
   if (!phase.plan || !phase.apply) throw new Error(`phase ${phase.name} has no live implementation`);
-  return { name: phase.name, plan: phase.plan, apply: phase.apply };
+  return { name: phase.name, plan: phase.plan, apply: phase.apply, ...(phase.adopt ? { adopt: phase.adopt } : {}) };
 }
 
 function planFor(req: SetupRequest, templates: Templates, dryRun: boolean): Plan {

@@ -101,6 +101,11 @@ const managedIdentity: Phase<AksRequest, AksContext> = {
     const body = buildManagedIdentity(req) as { location: string; tags: Record<string, string> };
     adopt(req, existing ?? (await ctx.azure.createIdentity(req.resourceGroup, req.identity, body)));
   },
+  async adopt(_step, req, ctx) {
+    const identity = await ctx.azure.getIdentity(req.resourceGroup, req.identity);
+    if (!identity) throw new RuntimeError('WID_E_AZURE_IDENTITY_GONE', `managed identity ${req.identity} was created by another binding of this run but cannot be read`, { hint: 'run the same command again' });
+    adopt(req, identity);
+  },
 };
 
 /** The credential step from the identity's credentials as they are now. */
