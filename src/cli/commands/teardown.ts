@@ -19,14 +19,20 @@ export function teardownCommand(io: IO, factory: Factory): Command {
   const teardown = runFlags(fleetOptions(new Command('teardown').description('undo a setup for one Kubernetes ServiceAccount, or (-f) for every binding of a file'), false), { out: false })
     // Its own flags count only before a provider: `wid teardown eks --dry-run` is the eks command's flag.
     .enablePositionalOptions()
-    .action(
-    (raw: RawOptions & { file?: string; concurrency?: string }) => {
+    // A word that is not a provider lands here: say so, as Commander does for unknown commands.
+    .usage('<eks|aks|gke> [options]  |  wid teardown -f FILE [options]')
+    .argument('[rest...]')
+    .allowUnknownOption()
+    .action((rest: string[], raw: RawOptions & { file?: string; concurrency?: string }) => {
+      const word = rest.find((a) => !a.startsWith('-'));
+      if (word !== undefined) throw new UsageError('WID_E_INPUT_INVALID', `unknown command '${word}' for wid teardown (expected eks, aks or gke)`, { hint: 'run wid teardown --help' });
+      const flag = rest.find((a) => a.startsWith('-'));
+      if (flag !== undefined) throw new UsageError('WID_E_INPUT_INVALID', `unknown option '${flag}'`, { hint: 'run wid teardown --help' });
       if (raw.file === undefined) {
         throw new UsageError('WID_E_INPUT_MISSING', 'teardown needs a provider (wid teardown eks|aks|gke …) or a bindings file (wid teardown -f FILE)', { hint: 'run wid teardown --help' });
       }
       return runFleetCommand('teardown', raw, io, factory);
-    },
-  );
+    });
   const eksCmd = serviceAccountOptions(new Command('eks').description('remove the IRSA trust, the role wid created, and wid\'s ServiceAccount annotations'))
     .requiredOption('--cluster <name>', 'EKS cluster the setup was made for')
     .option('--role-name <name>', 'IAM role name (default: wid-<namespace>-<sa>)')

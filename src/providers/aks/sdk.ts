@@ -16,12 +16,22 @@ export interface AzureOptions {
   endpoint?: string;
   /** The sign-in authority, when not the public cloud's (AZURE_AUTHORITY_HOST). */
   authorityHost?: string;
-  /** Per-request time limit (ms); the SDK retries timeouts, 429 (honouring Retry-After) and 5xx. */
+  /**
+   * Per-request time limit (ms) for ARM calls. The SDK retries 429 (honouring Retry-After), 5xx and
+   * dropped connections; a request that ran out of time is not retried (it already waited).
+   */
   timeoutMs?: number;
 }
 
 /** The public clouds' authorities: MSAL knows them, so instance discovery can stay on for these. */
 const KNOWN_AUTHORITIES = ['login.microsoftonline.com', 'login.microsoftonline.us', 'login.chinacloudapi.cn', 'login.partner.microsoftonline.cn'];
+
+/** The abort signal shape the SDK's pipeline requests carry. */
+interface AbortSignalLike {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
 
 interface RestErrorLike {
   name: string;
@@ -67,8 +77,10 @@ function toCloudError(operation: string, e: unknown): never {
       cause: e,
     });
   }
-  if (isRestError(e) && e.statusCode === undefined && /timeout|timed out|aborted/i.test(e.message)) {
-    throw new CloudError('azure', operation, 'Timeout', e.message, { hint: 'Azure did not answer in time (after retries); check the network or endpoint, or raise WID_TIMEOUT_MS' });
+  // The time limit (widRequestTimeout below) aborts the attempt: the SDK rejects with an AbortError,
+  // which is no RestError ("The operation was aborted. Rejecting from abort signal callback while making request.").
+  if ((e instanceof Error && e.name === 'AbortError') || (isRestError(e) && e.statusCode === undefined && /timeout|timed out|aborted/i.test(e.message))) {
+    throw new CloudError('azure', operation, 'Timeout', e.message, { hint: 'Azure did not answer in time; check the network or endpoint, or raise WID_TIMEOUT_MS' });
   }
   if (isRestError(e)) {
     const { code, message } = armError(e);
@@ -119,15 +131,32 @@ export function createAzureApi(opts: AzureOptions): AzureApi {
   const credential = new DefaultAzureCredential(authority !== undefined && !KNOWN_AUTHORITIES.includes(authority) ? { disableInstanceDiscovery: true } : {});
   const scopes = [`${endpoint}/.default`];
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  // Every ARM request gets a time limit: the SDK's pipeline has none by default.
+  // Every ARM request gets a time limit: the SDK's pipeline has none by default. wid keeps the timer
+  // itself rather than setting `request.timeout`: the SDK's HTTP client (@typespec/ts-http-runtime
+  // 0.3) clears its own timer only when an answer comes, so after a dropped connection it kept the
+  // process alive for the whole limit after wid had finished. Expiry aborts the attempt the same way
+  // the SDK's timer does.
   const additionalPolicies = [
     {
       position: 'perRetry' as const,
       policy: {
         name: 'widRequestTimeout',
-        sendRequest: (request: { timeout: number }, next: (r: never) => Promise<never>) => {
-          request.timeout = timeoutMs;
-          return next(request as never);
+        sendRequest: async (request: { timeout: number; abortSignal?: AbortSignalLike }, next: (r: never) => Promise<never>) => {
+          const outer = request.abortSignal;
+          const attempt = new AbortController();
+          const forward = (): void => attempt.abort();
+          if (outer?.aborted) attempt.abort();
+          outer?.addEventListener('abort', forward);
+          const timer = setTimeout(() => attempt.abort(), timeoutMs);
+          request.abortSignal = attempt.signal;
+          request.timeout = 0;
+          try {
+            return await next(request as never);
+          } finally {
+            clearTimeout(timer);
+            outer?.removeEventListener('abort', forward);
+            request.abortSignal = outer;
+          }
         },
       },
     },

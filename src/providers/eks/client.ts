@@ -3,6 +3,12 @@
  * AWS SDK; phases.ts only sees this interface.
  */
 
+/**
+ * The error codes (CloudError.cloudCode) of a call whose connection broke before any answer came: the
+ * Node network error code, kept as the code since there is no AWS one.
+ */
+export const NETWORK_ERROR_CODES: readonly string[] = ['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ECONNABORTED'];
+
 export interface EksCluster {
   name: string;
   arn: string;

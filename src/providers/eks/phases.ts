@@ -22,7 +22,7 @@ import {
   roleArn,
   trustStatement,
 } from './build.js';
-import type { AwsApi, EksCluster, IamRole, PolicyDocument } from './client.js';
+import { NETWORK_ERROR_CODES, type AwsApi, type EksCluster, type IamRole, type PolicyDocument } from './client.js';
 import { TRUST_POLICY_QUOTA, addStatement, grants, policySize, removeStatement, statements, trustsProvider } from './trust.js';
 
 export interface EksContext extends ServiceAccountContext {
@@ -56,9 +56,25 @@ function checkQuota(req: EksRequest, doc: PolicyDocument): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Throttling or a server error: worth reading again and retrying. */
+/**
+ * Throttling, a server error or a connection that broke before an answer (see sdk.ts): worth reading
+ * again and retrying. A time limit that ran out is not (it already waited).
+ */
 function isTransient(e: unknown): boolean {
-  return e instanceof CloudError && (/Throttl|RequestLimitExceeded|ServiceUnavailable|ServiceFailure/.test(e.cloudCode) || (e.status ?? 0) >= 500);
+  if (!(e instanceof CloudError)) return false;
+  return /Throttl|RequestLimitExceeded|ServiceUnavailable|ServiceFailure/.test(e.cloudCode) || NETWORK_ERROR_CODES.includes(e.cloudCode) || (e.status ?? 0) >= 500;
+}
+
+/** Trust-policy writes per apply, at most: wid's own retry loop (the SDK never resends these). */
+const MAX_TRUST_WRITES = 5;
+
+/**
+ * The pause before the next read of a trust policy: about `base` after a write that went through (to
+ * catch a concurrent writer), doubling with each write that failed (throttling, 5xx, a dropped
+ * connection), up to 8 × base; jittered by ±50 % so that retrying writers spread out.
+ */
+function backoff(base: number, failures: number): number {
+  return base * 2 ** Math.min(failures, 3) * (0.5 + Math.random());
 }
 
 /** An IAM call that raced another writer: EntityAlreadyExists on create means "read again and go on". */
@@ -80,7 +96,12 @@ const oidcProvider: Phase<EksRequest, EksContext> = {
     return [{ phase: 'oidc-provider', action: 'update', resource: arn, desired: { OpenIDConnectProviderArn: arn, ClientID: req.audience }, note: `add client id ${req.audience}` }];
   },
   async apply(step, req, ctx) {
-    if (step.action === 'update') return ctx.aws.addClientId(step.resource, req.audience);
+    // Read first: another binding of the same run (or anyone) may have done it since the plan.
+    const current = await ctx.aws.getOidcProvider(step.resource);
+    if (current) {
+      if (!current.clientIds.includes(req.audience)) await ctx.aws.addClientId(step.resource, req.audience);
+      return;
+    }
     const doc = buildOidcProvider(req);
     try {
       await ctx.aws.createOidcProvider({ url: doc.Url, clientIds: doc.ClientIDList, tags: tagsOf(doc.Tags) });
@@ -129,6 +150,10 @@ const iamRole: Phase<EksRequest, EksContext> = {
     // before this write can still replace it: after a pause, read again, and merge again while this
     // ServiceAccount's statement is missing.
     const base = ctx.retryDelayMs ?? 1000;
+    let failures = 0;
+    let overwritten = 0;
+    /** The last write's transient failure: what is reported when the writes run out. */
+    let failed: unknown;
     for (let attempt = 1; ; attempt++) {
       const role = await ctx.aws.getRole(req.roleName);
       if (!role) throw new RuntimeError('WID_E_AWS_ROLE_GONE', `role ${req.roleName} disappeared while wid was updating it`, { hint: 'run the same command again' });
@@ -136,21 +161,27 @@ const iamRole: Phase<EksRequest, EksContext> = {
       if (!merged) {
         if (attempt > 2) return;
       } else {
-        if (attempt > 5) {
-          throw new RuntimeError('WID_E_AWS_TRUST_CONTENDED', `the trust policy of role ${req.roleName} kept changing under wid: another writer replaced it ${attempt - 1} times`, {
+        if (attempt > 1 && failed === undefined) overwritten++;
+        if (attempt > MAX_TRUST_WRITES) {
+          if (failed !== undefined) throw failed;
+          throw new RuntimeError('WID_E_AWS_TRUST_CONTENDED', `the trust policy of role ${req.roleName} kept changing under wid: another writer replaced it ${overwritten} times`, {
             hint: 'run the same command again once the other writer has finished',
           });
         }
         checkQuota(req, merged);
-        // Not resent by the SDK on a throttle or 5xx (a resend would carry a stale document): the
-        // loop reads again and merges again instead.
+        // Not resent by the SDK on a throttle, 5xx or dropped connection (a resend would carry the
+        // document as it was read, over a concurrent writer's change): the loop reads again and
+        // merges again instead.
         try {
           await ctx.aws.updateTrustPolicy(req.roleName, JSON.stringify(merged));
+          failed = undefined;
         } catch (e) {
           if (!isTransient(e)) throw e;
+          failed = e;
+          failures++;
         }
       }
-      await sleep(base * (0.5 + Math.random()));
+      await sleep(backoff(base, failures));
     }
   },
 };
@@ -284,21 +315,40 @@ const iamRoleTeardown: LivePhase<EksRequest, EksContext> = {
   async apply(step, req, ctx) {
     if (step.phase === 'policy-attachment') return ctx.aws.detachPolicy(req.roleName, step.resource);
     // Decided again on the trust policy as it is now: a statement added since the plan was read stays,
-    // and a role someone now shares is updated rather than deleted.
+    // and a role someone now shares is updated rather than deleted. As in setup, the trust-policy write
+    // is not resent by the SDK: a throttle, 5xx or dropped connection means reading again.
     const base = ctx.retryDelayMs ?? 1000;
-    for (let attempt = 1; attempt <= 5; attempt++) {
+    let failures = 0;
+    let failed: unknown;
+    for (let attempt = 1; ; attempt++) {
       const role = await ctx.aws.getRole(req.roleName);
       if (!role) return;
       const remaining = removeStatement(role.trustPolicy, trustStatement(req));
       if (remaining === role.trustPolicy) return;
+      // Empty now: a role wid created goes (also when the plan only updated it: the other statements it
+      // kept have gone meanwhile, e.g. another binding of the same teardown); any other role stays.
+      const deleteRole = statements(remaining).length === 0 && isWids(role.tags);
+      if (!deleteRole && statements(remaining).length === 0) return;
+      if (attempt > MAX_TRUST_WRITES) {
+        if (failed !== undefined) throw failed;
+        throw new RuntimeError('WID_E_AWS_TRUST_CONTENDED', `the trust policy of role ${req.roleName} kept changing under wid: this ServiceAccount's statement was back after ${attempt - 1} removals`, {
+          hint: 'run the same command again once the other writer has finished',
+        });
+      }
       try {
-        if (statements(remaining).length === 0 && isWids(role.tags) && step.action === 'delete') return await ctx.aws.deleteRole(req.roleName);
-        if (statements(remaining).length === 0) return;
+        if (deleteRole) {
+          // Planned as an update, its policies were not planned for detaching: IAM refuses to delete a role that has any.
+          if (step.action !== 'delete') for (const arn of await ctx.aws.listAttachedPolicies(req.roleName)) await ctx.aws.detachPolicy(req.roleName, arn);
+          return await ctx.aws.deleteRole(req.roleName);
+        }
         await ctx.aws.updateTrustPolicy(req.roleName, JSON.stringify(remaining));
+        failed = undefined;
       } catch (e) {
         if (!isTransient(e)) throw e;
+        failed = e;
+        failures++;
       }
-      await sleep(base * (0.5 + Math.random()));
+      await sleep(backoff(base, failures));
     }
   },
 };

@@ -22,7 +22,7 @@ import {
   type Tag,
 } from '@aws-sdk/client-iam';
 import { CloudError } from '../../core/errors.js';
-import type { AwsApi, IamRole, PolicyDocument } from './client.js';
+import { NETWORK_ERROR_CODES, type AwsApi, type IamRole, type PolicyDocument } from './client.js';
 
 export interface AwsOptions {
   region?: string;
@@ -70,8 +70,26 @@ export function awsCode(e: unknown): string | undefined {
   return e.Code ?? e.name;
 }
 
+/**
+ * A connection that failed before any answer came: no HTTP status, a Node network error code. The
+ * SDK's HTTP handler names a reset connection `TimeoutError` ("socket hang up", code ECONNRESET), so
+ * the code tells it apart from a time limit that ran out.
+ */
+function networkCode(e: unknown): string | undefined {
+  if (!(e instanceof Error)) return undefined;
+  const { code, $metadata } = e as { code?: unknown; $metadata?: { httpStatusCode?: number } };
+  return typeof code === 'string' && NETWORK_ERROR_CODES.includes(code) && $metadata?.httpStatusCode === undefined ? code : undefined;
+}
+
 function toCloudError(operation: string, e: unknown): never {
   if (e instanceof CloudError) throw e;
+  const network = networkCode(e);
+  if (network !== undefined) {
+    throw new CloudError('aws', operation, network, (e as Error).message, {
+      hint: 'the connection to AWS broke before an answer came (after retries); check the network or endpoint, and run the same command again',
+      cause: e,
+    });
+  }
   if (isSdkError(e)) {
     const code = awsCode(e) ?? e.name;
     const status = e.$metadata?.httpStatusCode;
@@ -181,10 +199,13 @@ export function createAwsApi(opts: AwsOptions): AwsApi {
       call('AddClientIDToOpenIDConnectProvider', async () => {
         await iam().send(new AddClientIDToOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: arn, ClientID: clientId }));
       }),
-    deleteOidcProvider: (arn) =>
-      call('DeleteOpenIDConnectProvider', async () => {
+    // Deletes and detaches are done when the thing is already gone: a resend after a lost answer (the
+    // first attempt went through) gets NoSuchEntity, and so does a run that lost a race to another one.
+    deleteOidcProvider: async (arn) => {
+      await read('DeleteOpenIDConnectProvider', ['NoSuchEntity'], async () => {
         await iam().send(new DeleteOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: arn }));
-      }),
+      });
+    },
     getRole: (name) =>
       read('GetRole', ['NoSuchEntity'], async () => {
         const out = await iam().send(new GetRoleCommand({ RoleName: name }));
@@ -198,10 +219,11 @@ export function createAwsApi(opts: AwsOptions): AwsApi {
       call('UpdateAssumeRolePolicy', async () => {
         await iamOnce().send(new UpdateAssumeRolePolicyCommand({ RoleName: name, PolicyDocument: trustPolicy }));
       }),
-    deleteRole: (name) =>
-      call('DeleteRole', async () => {
+    deleteRole: async (name) => {
+      await read('DeleteRole', ['NoSuchEntity'], async () => {
         await iam().send(new DeleteRoleCommand({ RoleName: name }));
-      }),
+      });
+    },
     listRoles: () =>
       call('ListRoles', async () => {
         const roles: IamRole[] = [];
@@ -221,9 +243,11 @@ export function createAwsApi(opts: AwsOptions): AwsApi {
       call('AttachRolePolicy', async () => {
         await iam().send(new AttachRolePolicyCommand({ RoleName: roleName, PolicyArn: policyArn }));
       }),
-    detachPolicy: (roleName, policyArn) =>
-      call('DetachRolePolicy', async () => {
+    detachPolicy: async (roleName, policyArn) => {
+      // NoSuchEntity: the role is gone or the policy is not attached to it ("Policy X was not found.").
+      await read('DetachRolePolicy', ['NoSuchEntity'], async () => {
         await iam().send(new DetachRolePolicyCommand({ RoleName: roleName, PolicyArn: policyArn }));
-      }),
+      });
+    },
   };
 }

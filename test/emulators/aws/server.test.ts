@@ -432,6 +432,40 @@ describe('faults, auth and the request log', () => {
     await eks.send(new DescribeClusterCommand({ name: 'demo' }));
   });
 
+  it('a status-0 fault drops the connection before the call is handled; dropAnswerNext loses the answer of a handled call', async () => {
+    emu.seedOidcProvider({ url: ISSUER, clientIds: ['sts.amazonaws.com'] });
+    // The request is lost: a network error (not a service error), nothing changed, logged with status 0.
+    emu.faults.failNext('CreateRole', { status: 0, code: '', message: '' });
+    const dropped = await failure(iam.send(new CreateRoleCommand({ RoleName: 'r', AssumeRolePolicyDocument: trustPolicy() })));
+    expect(dropped.$metadata?.httpStatusCode).toBeUndefined();
+    expect([(dropped as { code?: string }).code, dropped.message]).toEqual(['ECONNRESET', 'socket hang up']);
+    expect(emu.getRole('r')).toBeUndefined();
+    expect(emu.log.map((r) => [r.action, r.status])).toEqual([['CreateRole', 0]]);
+
+    // The answer is lost: the role was created, so a resend is told it already exists.
+    emu.faults.dropAnswerNext('iam:CreateRole');
+    const lost = await failure(iam.send(new CreateRoleCommand({ RoleName: 'r', AssumeRolePolicyDocument: trustPolicy() })));
+    expect((lost as { code?: string }).code).toBe('ECONNRESET');
+    expect(emu.getRole('r')?.trustPolicyText).toBe(trustPolicy());
+    expect((await failure(iam.send(new CreateRoleCommand({ RoleName: 'r', AssumeRolePolicyDocument: trustPolicy() })))).Code).toBe('EntityAlreadyExists');
+    expect(emu.log.map((r) => [r.action, r.status])).toEqual([['CreateRole', 0], ['CreateRole', 0], ['CreateRole', 409]]);
+
+    // The SDK's own retries (maxAttempts > 1) treat a dropped connection as transient and resend.
+    const retrying = new IAMClient({ region: 'us-west-2', endpoint: emu.iamUrl, credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' }, maxAttempts: 3 });
+    emu.faults.failNext('GetRole', { status: 0, code: '', message: '' }, 2);
+    expect((await retrying.send(new GetRoleCommand({ RoleName: 'r' }))).Role?.RoleName).toBe('r');
+    retrying.destroy();
+    expect(emu.log.slice(-3).map((r) => r.status)).toEqual([0, 0, 200]);
+
+    // EKS too; clear() drops pending answer drops.
+    emu.seedCluster({ name: 'demo', region: 'us-west-2', issuer: ISSUER });
+    emu.faults.failNext('eks:DescribeCluster', { status: 0, code: '', message: '' });
+    expect((await failure(eks.send(new DescribeClusterCommand({ name: 'demo' }))) as { code?: string }).code).toBe('ECONNRESET');
+    emu.faults.dropAnswerNext('DescribeCluster');
+    emu.faults.clear();
+    expect((await eks.send(new DescribeClusterCommand({ name: 'demo' }))).cluster?.name).toBe('demo');
+  });
+
   it('deny answers AccessDenied until cleared', async () => {
     emu.faults.deny('CreateRole');
     const denied = await failure(iam.send(new CreateRoleCommand({ RoleName: 'r', AssumeRolePolicyDocument: '{}' })));

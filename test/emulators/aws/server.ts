@@ -31,11 +31,12 @@ export interface AwsRequestRecord {
   write: boolean;
   /** IAM/STS: the decoded form parameters minus Action/Version. EKS: the path label and the signing region. */
   params: Record<string, string>;
-  /** The HTTP status the emulator answered with. */
+  /** The HTTP status the emulator answered with (0 while in flight, and when the connection was dropped). */
   status: number;
 }
 
 export interface AwsFault {
+  /** 0: no answer at all, the connection is destroyed (`code` and `message` are then ignored). */
   status: number;
   code: string;
   message: string;
@@ -45,9 +46,16 @@ export interface AwsFaults {
   /**
    * The next `times` (default 1) calls of `action` fail with `err` (after the auth check, before any
    * state is touched). `action` is a bare name (`CreateRole`, `DescribeCluster`) or service-qualified
-   * (`iam:CreateRole`). Repeated calls queue up in order.
+   * (`iam:CreateRole`). Repeated calls queue up in order. `status: 0` destroys the socket without an
+   * answer (the request was lost: nothing changed; the client sees a network error).
    */
   failNext(action: string, err: AwsFault, times?: number): void;
+  /**
+   * The next `times` (default 1) calls of `action` that get past deny and failNext are handled as
+   * usual (state changes), then the socket is destroyed instead of answering: the answer was lost.
+   * Logged with status 0. A client that resends finds its own change already made.
+   */
+  dropAnswerNext(action: string, times?: number): void;
   /** Every call of `action` answers AccessDenied (403) until clear(). */
   deny(action: string): void;
   /** Milliseconds added before every response, errors included. */
@@ -151,7 +159,8 @@ export interface AwsEmulator {
   faults: AwsFaults;
   /**
    * Called synchronously with the request's record (status filled in) right after its answer was
-   * handed to the socket (`res.end`), for every request on all three listeners. A test hook (e.g. to
+   * handed to the socket (`res.end`), or after a dropped connection destroyed the socket (status 0),
+   * for every request on all three listeners. A test hook (e.g. to
    * kill the client right after its k-th write was answered); reset() leaves it in place.
    */
   onResponse?: (record: AwsRequestRecord) => void;
@@ -677,7 +686,14 @@ interface Reply {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** Destroy the socket instead of answering (a status-0 fault, or dropAnswerNext). */
+  drop?: boolean;
 }
+
+/** Thrown by injectedFault for a `status: 0` fault: the request gets no answer at all. */
+class DroppedConnection extends Error {}
+
+const DROPPED: Reply = { status: 0, headers: {}, body: '', drop: true };
 
 interface QueuedFault {
   err: AwsFault;
@@ -693,6 +709,8 @@ class AwsEmulatorImpl implements AwsEmulator {
   log: AwsRequestRecord[] = [];
   private state = new State();
   private failQueue = new Map<string, QueuedFault[]>();
+  /** dropAnswerNext counts, by bare or qualified action. */
+  private answerDrops = new Map<string, number>();
   private denied = new Set<string>();
   private gathers: Gathering[] = [];
   private servers: Server[] = [];
@@ -701,6 +719,7 @@ class AwsEmulatorImpl implements AwsEmulator {
 
   private constructor(readonly accountId: string) {
     const failQueue = this.failQueue;
+    const answerDrops = this.answerDrops;
     const denied = this.denied;
     const faults: AwsFaults = {
       latencyMs: 0,
@@ -708,6 +727,9 @@ class AwsEmulatorImpl implements AwsEmulator {
         const queue = failQueue.get(action) ?? [];
         queue.push({ err: { ...err }, remaining: times });
         failQueue.set(action, queue);
+      },
+      dropAnswerNext(action: string, times = 1): void {
+        answerDrops.set(action, (answerDrops.get(action) ?? 0) + times);
       },
       deny(action: string): void {
         denied.add(action);
@@ -718,6 +740,7 @@ class AwsEmulatorImpl implements AwsEmulator {
       },
       clear: (): void => {
         failQueue.clear();
+        answerDrops.clear();
         denied.clear();
         for (const g of [...this.gathers]) this.release(g);
         faults.latencyMs = 0;
@@ -874,6 +897,13 @@ class AwsEmulatorImpl implements AwsEmulator {
     } else {
       reply = await this.handleQuery(service, req, url, body, record, requestId);
     }
+    if (reply.drop) {
+      // No answer: the client sees the connection reset (a network error), whether or not the call was handled.
+      record.status = 0;
+      req.socket.destroy();
+      this.onResponse?.(record);
+      return;
+    }
     record.status = reply.status;
     res.writeHead(reply.status, {
       ...reply.headers,
@@ -925,9 +955,22 @@ class AwsEmulatorImpl implements AwsEmulator {
       if (!queue || !head) continue;
       head.remaining -= 1;
       if (head.remaining <= 0) queue.shift();
+      if (head.err.status === 0) throw new DroppedConnection();
       return new AwsError(head.err.status, head.err.code, head.err.message);
     }
     return undefined;
+  }
+
+  /** dropAnswerNext: true (and one fewer pending) when this call's answer is to be lost. */
+  private takeAnswerDrop(service: AwsService, action: string): boolean {
+    for (const key of [`${service}:${action}`, action]) {
+      const n = this.answerDrops.get(key) ?? 0;
+      if (n <= 0) continue;
+      if (n === 1) this.answerDrops.delete(key);
+      else this.answerDrops.set(key, n - 1);
+      return true;
+    }
+    return false;
   }
 
   // --- IAM and STS (awsQuery) ---------------------------------------------------------------
@@ -966,8 +1009,17 @@ class AwsEmulatorImpl implements AwsEmulator {
       }
       const fault = this.injectedFault(service, action, () => this.iamResource(action, q));
       if (fault) throw fault;
+      if (this.takeAnswerDrop(service, action)) {
+        try {
+          handler(q);
+        } catch {
+          // Handled, error or not; the answer is lost either way.
+        }
+        return DROPPED;
+      }
       return xml(200, queryResponse(action, ns, handler(q), requestId));
     } catch (e) {
+      if (e instanceof DroppedConnection) return DROPPED;
       const err = e instanceof AwsError ? e : new AwsError(500, 'ServiceFailure', `emulator error: ${String(e)}`);
       return xml(err.status, queryError(err, ns, requestId));
     }
@@ -1435,6 +1487,7 @@ class AwsEmulatorImpl implements AwsEmulator {
         const name = clusterName;
         const fault = this.injectedFault('eks', action, () => clusterArn(name));
         if (fault) throw fault;
+        if (this.takeAnswerDrop('eks', action)) return DROPPED;
         const cluster = this.state.clusters.get(`${region}/${name}`);
         // Real text; clusters are regional, so one in another region is not found either.
         if (!cluster) throw new AwsError(404, 'ResourceNotFoundException', `No cluster found for name: ${name}.`);
@@ -1443,6 +1496,7 @@ class AwsEmulatorImpl implements AwsEmulator {
       if (action === 'ListClusters') {
         const fault = this.injectedFault('eks', action, () => `arn:${PARTITION}:eks:${region}:${this.accountId}:cluster/*`);
         if (fault) throw fault;
+        if (this.takeAnswerDrop('eks', action)) return DROPPED;
         const names = [...this.state.clusters.values()]
           .filter((c) => c.region === region)
           .map((c) => c.name)
@@ -1462,6 +1516,7 @@ class AwsEmulatorImpl implements AwsEmulator {
       // Not a real AWS response: an emulator gap should be loud, not look like a missing cluster.
       throw new AwsError(404, 'UnknownOperationException', `aws emulator: EKS operation ${action} is not implemented`);
     } catch (e) {
+      if (e instanceof DroppedConnection) return DROPPED;
       return error(e instanceof AwsError ? e : new AwsError(500, 'ServerException', `emulator error: ${String(e)}`));
     }
   }

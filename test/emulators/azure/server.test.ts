@@ -750,6 +750,39 @@ describe('fault switches', () => {
     expect((await aks.managedClusters.get(RG, 'aks-f')).name).toBe('aks-f');
   });
 
+  it('a status-0 fault drops the connection before the request is handled; dropAnswerNext loses the answer of a handled one', async () => {
+    const identity = emu.seedIdentity({ subscription: SUB, resourceGroup: RG, name: 'id-x', location: 'eastus' });
+    const fic = /federatedIdentityCredentials\/fic-x$/;
+    const ficPath = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-x/federatedIdentityCredentials/fic-x?api-version=2024-11-30`;
+    const body = JSON.stringify({ properties: { issuer: ISSUER, subject: SA_SUBJECT, audiences: [AUDIENCE] } });
+    const put = (): Promise<RawResponse> => raw('PUT', ficPath, { headers: { ...bearer(), 'Content-Type': 'application/json' }, body });
+
+    // The request is lost: a network error, nothing stored, logged with status 0.
+    emu.faults.failNext('PUT', fic, 0, '', '');
+    expect(((await failure(put())) as { code?: string }).code).toBe('ECONNRESET');
+    expect(emu.listFederatedCredentials(identity.id)).toEqual([]);
+    // The answer is lost: the credential is stored all the same.
+    emu.faults.dropAnswerNext('PUT', fic);
+    expect(((await failure(put())) as { code?: string }).code).toBe('ECONNRESET');
+    expect(emu.listFederatedCredentials(identity.id).map((f) => f.name)).toEqual(['fic-x']);
+    expect(emu.log.map((r) => `${r.method} ${r.status}`)).toEqual(['PUT 0', 'PUT 0']);
+
+    // The SDKs' retry policy resends after a dropped connection, whatever the method: a PUT converges, and
+    // a DELETE whose answer was lost is answered 204 on the resend (ARM's DELETE of a missing resource).
+    emu.faults.failNext('PUT', fic, 0, '', '');
+    await msi.federatedIdentityCredentials.createOrUpdate(RG, 'id-x', 'fic-x', { issuer: ISSUER, subject: SA_SUBJECT, audiences: [AUDIENCE] });
+    expect(emu.log.filter((r) => r.kind === 'arm').slice(-2).map((r) => `${r.method} ${r.status}`)).toEqual(['PUT 0', 'PUT 200']);
+    emu.faults.dropAnswerNext('DELETE', fic);
+    await msi.federatedIdentityCredentials.delete(RG, 'id-x', 'fic-x');
+    expect(emu.listFederatedCredentials(identity.id)).toEqual([]);
+    expect(emu.log.filter((r) => r.kind === 'arm').slice(-2).map((r) => `${r.method} ${r.status}`)).toEqual(['DELETE 0', 'DELETE 204']);
+
+    // clear() drops pending answer drops.
+    emu.faults.dropAnswerNext('*', /./);
+    emu.faults.clear();
+    expect((await put()).status).toBe(201);
+  });
+
   it('deny: 403 AuthorizationFailed naming the action and scope', async () => {
     emu.faults.deny('PUT', /roleAssignments/);
     const principalId = emu.seedIdentity({ subscription: SUB, resourceGroup: RG, name: 'id-d', location: 'eastus' }).principalId;

@@ -48,7 +48,7 @@ export interface AzureRequestRecord {
    * Token: `{ tenant, grant_type, client_id, scope, client_assertion_type? }`: never the secret or the assertion.
    */
   body?: unknown;
-  /** The status the emulator answered with (0 while the request is in flight). */
+  /** The status the emulator answered with (0 while the request is in flight, and when the connection was dropped). */
   status: number;
   /** ARM PUT/PATCH/DELETE/POST, whatever the outcome. */
   write: boolean;
@@ -61,8 +61,16 @@ export interface AzureFaults {
    * matches `pathRegex` fail with `status` and `{"error":{"code","message"}}` (token/metadata
    * requests get Entra's `{"error","error_description",…}` shape instead). Checked after
    * authentication and the api-version check, before any state is touched. Queued faults run in order.
+   * Status 0 destroys the socket without an answer (the request was lost: nothing changed; the client
+   * sees a network error); `code` and `message` are then ignored.
    */
   failNext(method: string, pathRegex: RegExp, status: number, code: string, message: string, times?: number): void;
+  /**
+   * The next `times` (default 1) ARM requests with this method (`'*'` for any) and a matching path that
+   * get past the injected faults are handled as usual (state changes), then the socket is destroyed
+   * instead of answering: the answer was lost. Logged with status 0.
+   */
+  dropAnswerNext(method: string, pathRegex: RegExp, times?: number): void;
   /**
    * The next `times` ARM requests whose path matches answer 429 `TooManyRequests` with
    * `Retry-After: <retryAfterSeconds>` (default 1; 0 makes the SDK retry at once).
@@ -247,7 +255,8 @@ export interface AzureEmulator {
   faults: AzureFaults;
   /**
    * Called synchronously with the request's record (status filled in) right after its answer was
-   * handed to the socket (`res.end`), for every request (ARM and authority). A test hook (e.g. to kill
+   * handed to the socket (`res.end`), or after a dropped connection destroyed the socket (status 0),
+   * for every request (ARM and authority). A test hook (e.g. to kill
    * the client right after its k-th write was answered); reset() leaves it in place.
    */
   onResponse?: (record: AzureRequestRecord) => void;
@@ -646,7 +655,12 @@ interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** Destroy the socket instead of answering (a status-0 fault, or dropAnswerNext). */
+  drop?: boolean;
 }
+
+/** Thrown for a status-0 failNext fault: the request gets no answer at all. */
+class DroppedConnection extends Error {}
 
 interface Caller {
   oid: string;
@@ -788,6 +802,7 @@ class AzureEmulatorImpl implements AzureEmulator {
   private state = new State();
   private server: Server | undefined;
   private failures: QueuedFailure[] = [];
+  private answerDrops: Array<{ method: string; pathRegex: RegExp; remaining: number }> = [];
   private throttles: Throttle[] = [];
   private denies: Array<{ method: string; pathRegex: RegExp }> = [];
   private ficConflicts = 0;
@@ -816,6 +831,9 @@ class AzureEmulatorImpl implements AzureEmulator {
       failNext(method, pathRegex, status, code, message, times = 1) {
         self.failures.push({ method: method.toUpperCase(), pathRegex, status, code, message, remaining: times });
       },
+      dropAnswerNext(method, pathRegex, times = 1) {
+        self.answerDrops.push({ method: method.toUpperCase(), pathRegex, remaining: times });
+      },
       throttle(pathRegex, times, retryAfterSeconds = 1) {
         self.throttles.push({ pathRegex, remaining: times, retryAfterSeconds });
       },
@@ -830,6 +848,7 @@ class AzureEmulatorImpl implements AzureEmulator {
       },
       clear() {
         self.failures = [];
+        self.answerDrops = [];
         self.throttles = [];
         self.denies = [];
         self.ficConflicts = 0;
@@ -1280,11 +1299,23 @@ class AzureEmulatorImpl implements AzureEmulator {
     const correlationId = headerValue(req.headers, 'x-ms-correlation-request-id') ?? headerValue(req.headers, 'client-request-id') ?? query['client-request-id'] ?? randomUUID();
 
     let reply: Reply;
-    if (kind === 'arm') {
-      if (rawBody !== '') record.body = parseJsonOr(rawBody);
-      reply = await this.handleArm(req, { method, segs, path, query, rawBody, origin });
-    } else {
-      reply = await this.handleAuthority(req, { method, segs, path, query, rawBody, origin, record }, correlationId);
+    try {
+      if (kind === 'arm') {
+        if (rawBody !== '') record.body = parseJsonOr(rawBody);
+        reply = await this.handleArm(req, { method, segs, path, query, rawBody, origin });
+      } else {
+        reply = await this.handleAuthority(req, { method, segs, path, query, rawBody, origin, record }, correlationId);
+      }
+    } catch (e) {
+      if (!(e instanceof DroppedConnection)) throw e;
+      reply = { status: 0, drop: true };
+    }
+    if (reply.drop) {
+      // No answer: the client sees the connection reset (a network error), whether or not the request was handled.
+      record.status = 0;
+      req.socket.destroy();
+      this.onResponse?.(record);
+      return;
     }
     record.status = reply.status;
     const text = reply.body === undefined ? '' : JSON.stringify(reply.body);
@@ -1338,7 +1369,17 @@ class AzureEmulatorImpl implements AzureEmulator {
     if (!f) return undefined;
     f.remaining -= 1;
     if (f.remaining <= 0) this.failures.splice(i, 1);
+    if (f.status === 0) throw new DroppedConnection();
     return f;
+  }
+
+  /** dropAnswerNext: true (and one fewer pending) when this request's answer is to be lost. */
+  private takeAnswerDrop(method: string, path: string): boolean {
+    const d = this.answerDrops.find((x) => (x.method === '*' || x.method === method) && x.pathRegex.test(path));
+    if (!d) return false;
+    d.remaining -= 1;
+    if (d.remaining <= 0) this.answerDrops.splice(this.answerDrops.indexOf(d), 1);
+    return true;
   }
 
   // --- Entra authority --------------------------------------------------------------------------
@@ -1592,6 +1633,7 @@ class AzureEmulatorImpl implements AzureEmulator {
     // the same identity is in flight gets 409. The in-flight window is the latency (faults.latencyMs).
     let holding: string | undefined;
     let concurrent = false;
+    let loseAnswer = false;
     if ((route.kind === 'fic' || route.kind === 'fics') && WRITE_METHODS.has(ctx.method)) {
       const k = key(route.sub, route.rg, route.identity);
       if (this.inflight.has(k)) concurrent = true;
@@ -1614,6 +1656,7 @@ class AzureEmulatorImpl implements AzureEmulator {
       if (route.kind === 'fic' && WRITE_METHODS.has(ctx.method) && (concurrent || this.takeFicConflict())) {
         throw this.ficConcurrencyError(route.sub, route.rg, route.identity);
       }
+      loseAnswer = this.takeAnswerDrop(ctx.method, ctx.path);
       let body: unknown;
       if (ctx.rawBody !== '' && (ctx.method === 'PUT' || ctx.method === 'PATCH' || ctx.method === 'POST')) {
         try {
@@ -1626,9 +1669,9 @@ class AzureEmulatorImpl implements AzureEmulator {
       const full: ArmContext = { ...ctx, apiVersion, caller, body };
       const reply = this.dispatchArm(full, route);
       const rate = ctx.method === 'GET' ? 'x-ms-ratelimit-remaining-subscription-reads' : 'x-ms-ratelimit-remaining-subscription-writes';
-      return { ...reply, headers: { [rate]: ctx.method === 'GET' ? '249' : '199', ...(reply.headers ?? {}) } };
+      return { ...reply, headers: { [rate]: ctx.method === 'GET' ? '249' : '199', ...(reply.headers ?? {}) }, ...(loseAnswer ? { drop: true } : {}) };
     } catch (e) {
-      if (e instanceof ArmError) return { status: e.status, body: { error: { code: e.code, message: e.message } }, headers: e.headers };
+      if (e instanceof ArmError) return { status: e.status, body: { error: { code: e.code, message: e.message } }, headers: e.headers, ...(loseAnswer ? { drop: true } : {}) };
       throw e;
     } finally {
       if (holding !== undefined) this.inflight.delete(holding);

@@ -584,6 +584,43 @@ describe('faults, the log and writes()', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(55);
   });
 
+  it('a status-0 fault drops the connection before the request is handled; dropAnswerNext loses the answer of a handled one', async () => {
+    emu.seedCluster({ project: P, location: LOC, name: 'wi', workloadPool: POOL });
+    const setProject = /\/projects\/wid-proj:setIamPolicy$/;
+    const networkError = async (p: Promise<unknown>): Promise<{ code?: string; status?: number }> => {
+      try {
+        await p;
+      } catch (e) {
+        return e as { code?: string; status?: number };
+      }
+      throw new Error('expected the call to fail');
+    };
+    const before = (await crm.projects.getIamPolicy({ resource: `projects/${P}`, requestBody: { options: { requestedPolicyVersion: 3 } } })).data;
+    const grant = { ...before, bindings: [...(before.bindings ?? []), { role: 'roles/viewer', members: ['user:bob@example.com'] }] };
+    const set = () => crm.projects.setIamPolicy({ resource: `projects/${P}`, requestBody: { policy: grant } });
+
+    // The request is lost: a network error (no HTTP status), the policy unchanged, logged with status 0.
+    emu.faults.failNext('POST', setProject, 0, '', '');
+    const dropped = await networkError(set());
+    expect([dropped.code, dropped.status]).toEqual(['ECONNRESET', undefined]);
+    expect(emu.getPolicy(`projects/${P}`).etag).toBe(before.etag);
+    // The answer is lost: the policy was written, so a replay of the same request (its etag now stale) is ABORTED.
+    emu.faults.dropAnswerNext('POST', setProject);
+    expect((await networkError(set())).code).toBe('ECONNRESET');
+    expect(emu.getPolicy(`projects/${P}`).bindings).toContainEqual({ role: 'roles/viewer', members: ['user:bob@example.com'] });
+    const replay = await failure(set());
+    expect([replay.status, replay.cause.status]).toEqual([409, 'ABORTED']);
+    expect(emu.log.filter((r) => r.path.endsWith(':setIamPolicy')).map((r) => r.status)).toEqual([0, 0, 409]);
+
+    // gaxios resends a GET after a dropped connection; clear() drops pending answer drops.
+    emu.faults.failNext('GET', /\/clusters\/wi$/, 0, '', '');
+    expect((await gke.projects.locations.clusters.get({ name: `projects/${P}/locations/${LOC}/clusters/wi` })).status).toBe(200);
+    expect(emu.log.slice(-2).map((r) => r.status)).toEqual([0, 200]);
+    emu.faults.dropAnswerNext('*', /./);
+    emu.faults.clear();
+    expect((await gke.projects.locations.clusters.get({ name: `projects/${P}/locations/${LOC}/clusters/wi` })).status).toBe(200);
+  });
+
   it('the log records every request; writes() are the creates, deletes and setIamPolicy calls', async () => {
     emu.seedCluster({ project: P, location: LOC, name: 'wi', workloadPool: POOL });
     await gke.projects.locations.clusters.get({ name: `projects/${P}/locations/${LOC}/clusters/wi` });

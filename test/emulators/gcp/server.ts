@@ -48,7 +48,7 @@ export interface GcpRequestRecord {
    * `subject_token` and `actor_token`, which are never recorded.
    */
   body?: unknown;
-  /** The status the emulator answered with (0 while the request is in flight). */
+  /** The status the emulator answered with (0 while the request is in flight, and when the connection was dropped). */
   status: number;
   /** setIamPolicy, serviceAccounts.create and serviceAccounts.delete, whatever their outcome. */
   write: boolean;
@@ -79,9 +79,17 @@ export interface GcpFaults {
    * The next `times` (default 1) requests whose method matches (`'*'` for any) and whose decoded `path`
    * matches `pathRegex` fail with `status` and `{"error":{"code":status,"message":message,"status":statusText}}`
    * (the STS token endpoint answers OAuth's `{"error":statusText,"error_description":message}` instead).
-   * Checked after authentication, before any state is touched. Queued faults run in order.
+   * Checked after authentication, before any state is touched. Queued faults run in order. Status 0
+   * destroys the socket without an answer (the request was lost: nothing changed; the client sees a
+   * network error); `statusText` and `message` are then ignored.
    */
   failNext(method: string, pathRegex: RegExp, status: number, statusText: string, message: string, times?: number): void;
+  /**
+   * The next `times` (default 1) API requests with this method (`'*'` for any) and a matching path that
+   * get past the injected faults are handled as usual (state changes), then the socket is destroyed
+   * instead of answering: the answer was lost. Logged with status 0.
+   */
+  dropAnswerNext(method: string, pathRegex: RegExp, times?: number): void;
   /** The next `times` (default 1) matching requests answer 429 RESOURCE_EXHAUSTED with Google's quota text. */
   quotaExceeded(method: string, pathRegex: RegExp, times?: number): void;
   /** Every matching request answers 403 PERMISSION_DENIED (the API's own wording) until clear(). */
@@ -187,7 +195,8 @@ export interface GcpEmulator {
   faults: GcpFaults;
   /**
    * Called synchronously with the request's record (status filled in) right after its answer was
-   * handed to the socket (`res.end`) and a raceNextPolicyWrite mutation due then has run, for every
+   * handed to the socket (`res.end`), or after a dropped connection destroyed the socket (status 0),
+   * and a raceNextPolicyWrite mutation due then has run, for every
    * request (APIs and STS). A test hook (e.g. to kill the client right after its k-th write was
    * answered); reset() leaves it in place.
    */
@@ -675,12 +684,19 @@ interface Reply {
   headers?: Record<string, string>;
   /** Run after the answer is written (the concurrent-writer switch). */
   after?: () => void;
+  /** Destroy the socket instead of answering (a status-0 fault, or dropAnswerNext). */
+  drop?: boolean;
 }
+
+/** Thrown for a status-0 failNext fault: the request gets no answer at all. */
+class DroppedConnection extends Error {}
 
 interface QueuedFailure {
   method: string;
   pathRegex: RegExp;
   remaining: number;
+  /** A status-0 fault: no answer at all. */
+  drop?: boolean;
   make: (r: Route) => GoogleError | OAuthError;
 }
 
@@ -699,6 +715,7 @@ class GcpEmulatorImpl implements GcpEmulator {
   private server: Server | undefined;
   private state = new State();
   private failures: QueuedFailure[] = [];
+  private answerDrops: Array<{ method: string; pathRegex: RegExp; remaining: number }> = [];
   private denies: Array<{ method: string; pathRegex: RegExp }> = [];
   private races: Race[] = [];
   private gathers: Gathering[] = [];
@@ -716,8 +733,12 @@ class GcpEmulatorImpl implements GcpEmulator {
           method: method.toUpperCase(),
           pathRegex,
           remaining: times,
+          ...(status === 0 ? { drop: true } : {}),
           make: (r) => (r.api === 'sts' ? new OAuthError(status, statusText, message) : new GoogleError(status, statusText, message)),
         });
+      },
+      dropAnswerNext(method, pathRegex, times = 1) {
+        self.answerDrops.push({ method: method.toUpperCase(), pathRegex, remaining: times });
       },
       quotaExceeded(method, pathRegex, times = 1) {
         self.failures.push({ method: method.toUpperCase(), pathRegex, remaining: times, make: (r) => self.quotaError(r) });
@@ -737,6 +758,7 @@ class GcpEmulatorImpl implements GcpEmulator {
       },
       clear() {
         self.failures = [];
+        self.answerDrops = [];
         self.denies = [];
         self.races = [];
         for (const g of [...self.gathers]) self.release(g);
@@ -1032,7 +1054,16 @@ class GcpEmulatorImpl implements GcpEmulator {
     } catch (e) {
       if (e instanceof GoogleError) reply = { status: e.code, body: e.body(), ...(e.opts.headers ? { headers: e.opts.headers } : {}) };
       else if (e instanceof OAuthError) reply = { status: e.status, body: { error: e.error, error_description: e.message } };
+      else if (e instanceof DroppedConnection) reply = { status: 0, body: undefined, drop: true };
       else throw e;
+    }
+    if (reply.drop) {
+      // No answer: the client sees the connection reset (a network error), whether or not the request was handled.
+      record.status = 0;
+      req.socket.destroy();
+      reply.after?.();
+      this.onResponse?.(record);
+      return;
     }
     record.status = reply.status;
     const text = `${JSON.stringify(reply.body, null, 2)}\n`;
@@ -1083,7 +1114,17 @@ class GcpEmulatorImpl implements GcpEmulator {
     if (i < 0 || !f) return undefined;
     f.remaining -= 1;
     if (f.remaining <= 0) this.failures.splice(i, 1);
+    if (f.drop) throw new DroppedConnection();
     return f;
+  }
+
+  /** dropAnswerNext: true (and one fewer pending) when this request's answer is to be lost. */
+  private takeAnswerDrop(method: string, path: string): boolean {
+    const d = this.answerDrops.find((x) => (x.method === '*' || x.method === method) && x.pathRegex.test(path));
+    if (!d) return false;
+    d.remaining -= 1;
+    if (d.remaining <= 0) this.answerDrops.splice(this.answerDrops.indexOf(d), 1);
+    return true;
   }
 
   // --- STS --------------------------------------------------------------------------------------
@@ -1136,6 +1177,20 @@ class GcpEmulatorImpl implements GcpEmulator {
     if (this.denies.some((d) => (d.method === '*' || d.method === method) && d.pathRegex.test(path))) throw this.permissionDenied(r);
     const failure = this.takeFailure(method, path);
     if (failure) throw failure.make(r);
+    if (this.takeAnswerDrop(method, path)) {
+      let after: (() => void) | undefined;
+      try {
+        after = this.dispatchApi(r, method, path, query, rawBody).after;
+      } catch {
+        // Handled, error or not; the answer is lost either way.
+      }
+      return { status: 0, body: undefined, drop: true, ...(after ? { after } : {}) };
+    }
+    return this.dispatchApi(r, method, path, query, rawBody);
+  }
+
+  /** The API request itself, past authentication and the injected faults. */
+  private dispatchApi(r: Route, method: string, path: string, query: Record<string, string>, rawBody: string): Reply {
     let body: unknown;
     if (rawBody.trim() !== '') {
       try {
