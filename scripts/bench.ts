@@ -9,7 +9,8 @@
  *   3. fleet: `wid apply -f FILE` over 300 bindings with 20 ms per emulator request (skipped until
  *      `wid apply` exists).
  *
- * Options: --runs N (start-up runs per command, default 20, at least 10), --only startup,requests,fleet.
+ * Options: --runs N (start-up runs per command, default 20, at least 10), --only startup,requests,fleet,
+ * --quick (fleet at the default concurrency only). WID_BENCH_CPU_PROF=DIR writes CPU profiles of the fleet runs.
  * scripts/run-bench.mjs bundles this file with the emulators and runs it from the package root.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -68,6 +69,8 @@ interface Run {
   wallMs: number;
   /** Peak resident set size of the wid process, when measured. */
   peakRssMb?: number;
+  /** CPU time (user + system) of the wid process, when GNU time measured it. */
+  cpuMs?: number;
 }
 
 const TIME = '/usr/bin/time';
@@ -78,7 +81,9 @@ function wid(argv: string[], env: Record<string, string>, opts: { rss?: boolean 
   return new Promise((resolve, reject) => {
     const rssFile = join(tmpdir(), `wid-bench-rss-${process.pid}-${Date.now()}`);
     const viaTime = opts.rss === true && hasGnuTime;
-    const [cmd, cmdArgs] = viaTime ? [TIME, ['-v', '-o', rssFile, process.execPath, BIN, ...argv]] : [process.execPath, [BIN, ...argv]];
+    // WID_BENCH_CPU_PROF=DIR: the measured runs (fleet) write V8 CPU profiles there (open in Chrome DevTools or speedscope).
+    const prof = opts.rss === true && process.env.WID_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WID_BENCH_CPU_PROF}`] : [];
+    const [cmd, cmdArgs] = viaTime ? [TIME, ['-v', '-o', rssFile, process.execPath, ...prof, BIN, ...argv]] : [process.execPath, [...prof, BIN, ...argv]];
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd, cmdArgs, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -103,13 +108,18 @@ function wid(argv: string[], env: Record<string, string>, opts: { rss?: boolean 
       const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
       if (sampler) clearInterval(sampler);
       let peakRssMb: number | undefined;
+      let cpuMs: number | undefined;
       if (viaTime) {
-        const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(readFileSync(rssFile, 'utf8'));
+        const report = readFileSync(rssFile, 'utf8');
+        const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(report);
+        const user = /User time \(seconds\): ([\d.]+)/.exec(report);
+        const sys = /System time \(seconds\): ([\d.]+)/.exec(report);
+        if (user && sys) cpuMs = (Number(user[1]) + Number(sys[1])) * 1000;
         rmSync(rssFile, { force: true });
         if (m) peakRssMb = Number(m[1]) / 1024;
       } else if (hwmKb > 0) peakRssMb = hwmKb / 1024;
       if (stderr.includes('wid-test: blocked connection')) reject(new Error(`wid tried to leave 127.0.0.1:\n${stderr}`));
-      else resolve({ code, stdout, stderr, wallMs, ...(peakRssMb === undefined ? {} : { peakRssMb }) });
+      else resolve({ code, stdout, stderr, wallMs, ...(peakRssMb === undefined ? {} : { peakRssMb }), ...(cpuMs === undefined ? {} : { cpuMs }) });
     });
   });
 }
@@ -409,6 +419,7 @@ async function fleet(): Promise<void> {
   const file = join(tmp, 'fleet.yaml');
   writeFileSync(file, stringify({ bindings: fleetBindings({ eks: eks.kubeconfig, aks: aks.kubeconfig, gke: gke.kubeconfig }) }));
   const env = { ...baseEnv(tmp), ...awsEnv(aws), ...azureEnv(azure), ...gcpEnv(gcp, tmp) };
+  // WID_BENCH_CPU_PROF=DIR: each fleet run of wid writes a V8 CPU profile there (for chrome://inspect or speedscope).
   const fresh = (): void => {
     for (const e of [aws, azure, gcp, ...kubes]) e.reset();
     seedAws(aws);
@@ -420,19 +431,26 @@ async function fleet(): Promise<void> {
     for (const e of [aws, azure, gcp, ...kubes]) e.faults.latencyMs = FLEET.latencyMs;
   };
   try {
-    console.log(`  ${pad('run', 36)}${lpad('requests', 9)}${lpad('writes', 8)}${lpad('wall', 11)}${lpad('ideal', 11)}${lpad('wall/ideal', 12)}${lpad('peak RSS', 11)}`);
+    // wid CPU: user + system time of the wid process; emulators CPU: this process's, where all four emulators
+    // run. When either approaches the wall time, that process, not the 20 ms per request, sets the pace.
+    console.log(`  ${pad('run', 36)}${lpad('requests', 9)}${lpad('writes', 8)}${lpad('wall', 11)}${lpad('ideal', 11)}${lpad('wall/ideal', 12)}${lpad('peak RSS', 11)}${lpad('wid CPU', 11)}${lpad('emul. CPU', 11)}`);
     for (const [label, extra, concurrency] of [
       [`default concurrency (${Number.isNaN(defaultConcurrency) ? '?' : defaultConcurrency})`, [], defaultConcurrency],
       ['--concurrency 1', ['--concurrency', '1'], 1],
     ] as const) {
+      // --quick: only the default concurrency (for profiling and quick looks; the table then lacks the comparison).
+      if (process.argv.includes('--quick') && concurrency === 1) continue;
       for (const run of ['first', 're-run']) {
         if (run === 'first') fresh();
         const [r0, w0] = [requestCount(), writeCount()];
+        const cpu0 = process.cpuUsage();
         const r = must(await wid(['apply', '-f', file, ...extra, '--yes', '-o', 'json'], env, { rss: true }), `wid apply ${extra.join(' ')}`);
         const [requests, writes] = [requestCount() - r0, writeCount() - w0];
+        const used = process.cpuUsage(cpu0);
+        const emulatorCpuMs = (used.user + used.system) / 1000;
         const ideal = Number.isNaN(concurrency) ? NaN : (requests * FLEET.latencyMs) / concurrency;
         console.log(
-          `  ${pad(`${label}, ${run}`, 36)}${lpad(String(requests), 9)}${lpad(String(writes), 8)}${lpad(ms(r.wallMs), 11)}${lpad(Number.isNaN(ideal) ? '?' : ms(ideal), 11)}${lpad(Number.isNaN(ideal) ? '?' : `${(r.wallMs / ideal).toFixed(2)}x`, 12)}${lpad(r.peakRssMb === undefined ? '?' : `${r.peakRssMb.toFixed(0)} MB`, 11)}`,
+          `  ${pad(`${label}, ${run}`, 36)}${lpad(String(requests), 9)}${lpad(String(writes), 8)}${lpad(ms(r.wallMs), 11)}${lpad(Number.isNaN(ideal) ? '?' : ms(ideal), 11)}${lpad(Number.isNaN(ideal) ? '?' : `${(r.wallMs / ideal).toFixed(2)}x`, 12)}${lpad(r.peakRssMb === undefined ? '?' : `${r.peakRssMb.toFixed(0)} MB`, 11)}${lpad(r.cpuMs === undefined ? '?' : ms(r.cpuMs), 11)}${lpad(ms(emulatorCpuMs), 11)}`,
         );
       }
     }

@@ -53,7 +53,19 @@ export function loadTemplates(provider: Provider, overrideDir?: string): Templat
   };
 }
 
+/** Templates already read and checked, by path: a run with many bindings reads each file once. */
+const readTemplates = new Map<string, Template>();
+
 function readTemplate(at: { path: string; user: boolean }, kind: 'ServiceAccount' | 'Pod'): Template {
+  const key = `${kind}\n${at.path}`;
+  const known = readTemplates.get(key);
+  if (known) return { path: known.path, object: structuredClone(known.object) };
+  const template = parseTemplate(at, kind);
+  readTemplates.set(key, template);
+  return { path: template.path, object: structuredClone(template.object) };
+}
+
+function parseTemplate(at: { path: string; user: boolean }, kind: 'ServiceAccount' | 'Pod'): Template {
   const bad = (rule: string): never => {
     const message = `template ${at.path} is invalid: ${rule}`;
     if (at.user) throw new UsageError('WID_E_TEMPLATE_INVALID', message, { flag: '--templates' });

@@ -59,6 +59,25 @@ function toCloudError(operation: string, e: unknown, context: string): never {
   throw e;
 }
 
+/**
+ * client-node makes a new http(s).Agent for every request, so no connection is reused and each
+ * request pays a TCP connect and TLS handshake. One keep-alive agent per cluster instead (clusters
+ * behind a proxy keep the library's own agents). Idle sockets do not hold the process open.
+ */
+function reuseConnections(kc: KubeConfig): void {
+  type CreateAgent = (cluster: { server?: string; proxyUrl?: string } | null, options: Record<string, unknown>) => unknown;
+  const target = kc as unknown as { createAgent: CreateAgent };
+  const original = target.createAgent.bind(kc);
+  const agents = new Map<string, unknown>();
+  target.createAgent = (cluster, options) => {
+    if (!cluster || cluster.proxyUrl) return original(cluster, options);
+    const key = cluster.server ?? '';
+    let agent = agents.get(key);
+    if (agent === undefined) agents.set(key, (agent = original(cluster, { ...options, keepAlive: true })));
+    return agent;
+  };
+}
+
 export function createKubeApi(opts: KubeOptions): KubeApi {
   const kc = new KubeConfig();
   try {
@@ -85,6 +104,7 @@ export function createKubeApi(opts: KubeOptions): KubeApi {
       hint: 'pass --kubeconfig and --context, or --out DIR to write the manifests instead of applying them',
     });
   }
+  reuseConnections(kc);
   const core = kc.makeApiClient(CoreV1Api);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
   const wellKnown = kc.makeApiClient(WellKnownApi);
