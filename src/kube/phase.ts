@@ -3,7 +3,7 @@
  * of the kube context. Existing ServiceAccounts are merged into, never replaced: only wid's
  * annotations and labels change, every other key stays.
  */
-import { RuntimeError, WidError } from '../core/errors.js';
+import { CloudError, RuntimeError, WidError } from '../core/errors.js';
 import type { KubeObject, LivePhase } from '../core/phase.js';
 import type { Step } from '../core/plan.js';
 import type { CommonRequest } from '../core/request.js';
@@ -20,8 +20,11 @@ export interface ServiceAccountContext {
   serviceAccount?: () => KubeObject;
   createNamespace?: boolean;
   override?: boolean;
-  /** Annotations a provider adds to the rendered ServiceAccount from what it read (GKE's grant record). */
-  extraAnnotations?: () => Record<string, string>;
+  /**
+   * Annotations a provider adds to the rendered ServiceAccount, given the ServiceAccount as it is
+   * (undefined when absent): GKE's record of its grants, merged with the one already there.
+   */
+  extraAnnotations?: (current: KubeObject | undefined) => Record<string, string>;
   /** The ServiceAccount as planning read it, shared by the phases that plan from it. */
   serviceAccountRead?: Promise<KubeObject | undefined>;
 }
@@ -34,9 +37,9 @@ export function plannedServiceAccount(req: CommonRequest, ctx: ServiceAccountCon
 }
 
 /** The rendered ServiceAccount with the provider's extra annotations. */
-function rendered(ctx: ServiceAccountContext): KubeObject {
+function rendered(ctx: ServiceAccountContext, current: KubeObject | undefined): KubeObject {
   const desired = ctx.serviceAccount!();
-  const extra = ctx.extraAnnotations?.();
+  const extra = ctx.extraAnnotations?.(current);
   if (!extra || Object.keys(extra).length === 0) return desired;
   const body = structuredClone(desired);
   const m = ((body.metadata ??= {}) as Meta);
@@ -70,17 +73,25 @@ function pick(o: Record<string, string> | undefined, keys: string[]): Record<str
   return Object.fromEntries(Object.entries(o ?? {}).filter(([k]) => keys.includes(k)));
 }
 
+/** A ServiceAccount wid creates: the rendered one, marked as wid's (so teardown deletes it). */
+function createBody(desired: KubeObject): KubeObject {
+  const body = structuredClone(desired);
+  const m = ((body.metadata ??= {}) as Meta);
+  m.annotations = { ...m.annotations, [CREATED_ANNOTATION]: 'true' };
+  return body;
+}
+
 export function serviceAccountSetupPhase<R extends CommonRequest, C extends ServiceAccountContext>(identity: (req: R) => SaIdentity): LivePhase<R, C> {
   /** The ServiceAccount step from the cluster's state now; `withNamespace` also checks the namespace. */
   async function compute(req: R, ctx: C, withNamespace: boolean): Promise<Step[]> {
     const { kube } = ctx;
     if (!kube || !ctx.serviceAccount) return [];
-    const desired = rendered(ctx);
     const id = identity(req);
     const pending = id.value === undefined && id.pendingFrom !== undefined ? { [`metadata.annotations.${id.key}`]: id.pendingFrom } : undefined;
     const resource = saResource(req.namespace, req.serviceAccount);
     // Planning shares one read; apply reads afresh (the object may have changed since).
     const existing = withNamespace ? await plannedServiceAccount(req, ctx) : await kube.getServiceAccount(req.namespace, req.serviceAccount);
+    const desired = rendered(ctx, existing);
     const want = meta(desired);
     if (!existing) {
       const steps: Step[] = [];
@@ -92,10 +103,7 @@ export function serviceAccountSetupPhase<R extends CommonRequest, C extends Serv
         }
         steps.push({ phase: 'namespace', action: 'create', resource: `namespaces/${req.namespace}`, desired: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: req.namespace } } });
       }
-      const body = structuredClone(desired);
-      const m = body.metadata as Meta;
-      m.annotations = { ...m.annotations, [CREATED_ANNOTATION]: 'true' };
-      steps.push({ phase: 'service-account', action: 'create', resource, desired: body, ...(pending ? { pending } : {}) });
+      steps.push({ phase: 'service-account', action: 'create', resource, desired: createBody(desired), ...(pending ? { pending } : {}) });
       return steps;
     }
     const have = meta(existing);
@@ -129,6 +137,15 @@ export function serviceAccountSetupPhase<R extends CommonRequest, C extends Serv
     async apply(step, req, ctx) {
       const kube = ctx.kube!;
       if (step.phase === 'namespace') return kube.createNamespace(req.namespace);
+      if (step.action === 'create') {
+        // Absent when planned: created as rendered now (a new identity's ids are known by now), with no
+        // read first. Created meanwhile by someone else (409): merged into, as below.
+        try {
+          return await kube.createServiceAccount(req.namespace, createBody(rendered(ctx, undefined)));
+        } catch (e) {
+          if (!(e instanceof CloudError && e.status === 409)) throw e;
+        }
+      }
       // Computed again now: the cloud identity the annotations name may have been created meanwhile,
       // and the ServiceAccount may have changed since the plan was read.
       for (const s of await compute(req, ctx, false)) {

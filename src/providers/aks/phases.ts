@@ -132,15 +132,23 @@ async function planCredential(req: AksRequest, ctx: AksContext, identityExists: 
   return { phase: 'federated-credential', action: 'create', resource, desired: want };
 }
 
+/** Credential steps planned while their identity did not exist yet. */
+const onNewIdentity = new WeakSet<Step>();
+
 const federatedCredential: Phase<AksRequest, AksContext> = {
   name: 'federated-credential',
   description: 'federated identity credential trusting the issuer and subject',
   build: (req) => [{ phase: 'federated-credential', action: 'ensure', resource: federatedCredentialId(req), desired: buildFederatedCredential(req) }],
   async plan(req, ctx) {
-    return [await planCredential(req, ctx, (await observeIdentity(req, ctx)) !== undefined)];
+    const exists = (await observeIdentity(req, ctx)) !== undefined;
+    const step = await planCredential(req, ctx, exists);
+    if (!exists) onNewIdentity.add(step);
+    return [step];
   },
-  async apply(_step, req, ctx) {
-    const step = await planCredential(req, ctx, true);
+  async apply(planned, req, ctx) {
+    // On an identity this run creates there is nothing to compare with: no list first. Otherwise
+    // decided again on the credentials as they are now.
+    const step = onNewIdentity.has(planned) ? planned : await planCredential(req, ctx, true);
     if (step.action === 'noop') return;
     const d = step.desired as ReturnType<typeof buildFederatedCredential>;
     await retryConflicts(ctx, () => ctx.azure.putFederatedCredential(req.resourceGroup, req.identity, { name: d.name, ...d.properties }));

@@ -36,12 +36,13 @@ export function ksaPrincipal(req: Pick<GkeRequest, 'workloadPool' | 'namespace' 
 }
 
 /** The serviceAccounts.create body. */
-export function buildServiceAccount(req: GkeRequest, email: string): Record<string, unknown> {
+export function buildServiceAccount(_req: GkeRequest, email: string): Record<string, unknown> {
   return {
     accountId: email.slice(0, email.indexOf('@')),
+    // The same for every ServiceAccount: several may share the account (its IAM policy names them).
     serviceAccount: {
-      displayName: `wid ${req.namespace}/${req.serviceAccount}`,
-      description: `Workload identity for Kubernetes ServiceAccount ${req.namespace}/${req.serviceAccount} [managed by wid]`,
+      displayName: 'Kubernetes workload identity',
+      description: 'Impersonated by Kubernetes ServiceAccounts through workload identity [managed by wid]',
     },
   };
 }

@@ -132,18 +132,14 @@ const serviceAccount: Phase<GkeRequest, GkeContext> = {
   },
   async apply(_step, req, ctx) {
     const gsa = gsaOf(req)!;
-    // Another binding of the same run (or anyone) may have created it since the plan: then nothing to write.
-    if (await ctx.gcp.getServiceAccount(gsa)) return;
     const body = buildServiceAccount(req, gsa) as { accountId: string; serviceAccount: { displayName: string; description: string } };
     try {
       await ctx.gcp.createServiceAccount(gsaProject(gsa), body.accountId, body.serviceAccount);
     } catch (e) {
-      // "Service account X already exists within project projects/P.": created meanwhile; read it below.
+      // "Service account X already exists within project projects/P.": created meanwhile, which is the goal.
       if (!isStatus(e, 409)) throw e;
     }
-    await whenVisible(ctx, async () => {
-      if (!(await ctx.gcp.getServiceAccount(gsa))) throw new CloudError('gcp', 'serviceAccounts.get', 'NOT_FOUND', `service account ${gsa} is not visible yet`, { status: 404 });
-    });
+    // A new account may answer 404 for a while: the steps that use it next wait for it (whenVisible).
   },
 };
 
@@ -252,10 +248,10 @@ function grantsToAdd(req: GkeRequest, ctx: GkeContext): Promise<Grant[]> {
 const annotationsOf = (o: Record<string, unknown> | undefined): Record<string, string> | undefined =>
   ((o?.metadata ?? {}) as { annotations?: Record<string, string> }).annotations;
 
-/** The record to write: the one the ServiceAccount holds (`from`) plus this run's additions. */
-async function recordFor(req: GkeRequest, ctx: GkeContext, from: Record<string, unknown> | undefined): Promise<Record<string, string>> {
-  const held = parseGrants(annotationsOf(from));
-  return { [GRANTS_ANNOTATION]: formatGrants(mergeGrants(Array.isArray(held) ? held : [], await grantsToAdd(req, ctx))) };
+/** The record to write: the one the ServiceAccount holds (`current`) plus this run's additions. */
+function recordFor(current: Record<string, unknown> | undefined, added: Grant[]): Record<string, string> {
+  const held = parseGrants(annotationsOf(current));
+  return { [GRANTS_ANNOTATION]: formatGrants(mergeGrants(Array.isArray(held) ? held : [], added)) };
 }
 
 const kubeServiceAccountSetup = serviceAccountSetupPhase<GkeRequest, GkeContext>(saIdentity);
@@ -270,18 +266,12 @@ const kubeServiceAccount: Phase<GkeRequest, GkeContext> = {
   build: () => [],
   async plan(req, ctx) {
     if (!ctx.kube || !ctx.serviceAccount) return [];
-    const extra = await recordFor(req, ctx, await plannedServiceAccount(req, ctx));
-    ctx.extraAnnotations = () => extra;
+    const added = await grantsToAdd(req, ctx);
+    // At plan and again at apply, on the ServiceAccount as it is then (another run may have added to it).
+    ctx.extraAnnotations = (current) => recordFor(current, added);
     return kubeServiceAccountSetup.plan(req, ctx);
   },
-  async apply(step, req, ctx) {
-    if (step.phase === 'service-account') {
-      // The record as the ServiceAccount holds it now (another run may have added to it) plus ours.
-      const extra = await recordFor(req, ctx, await ctx.kube!.getServiceAccount(req.namespace, req.serviceAccount));
-      ctx.extraAnnotations = () => extra;
-    }
-    return kubeServiceAccountSetup.apply(step, req, ctx);
-  },
+  apply: (step, req, ctx) => kubeServiceAccountSetup.apply(step, req, ctx),
 };
 
 export const gke: ProviderModule<GkeRequest, GkeContext> = {
