@@ -23,6 +23,7 @@ import { startAwsEmulator, type AwsEmulator } from '../test/emulators/aws/server
 import { startAzureEmulator, type AzureEmulator } from '../test/emulators/azure/server.js';
 import { startGcpEmulator, type GcpEmulator } from '../test/emulators/gcp/server.js';
 import { startKubeEmulator, type KubeEmulator } from '../test/emulators/kube/server.js';
+import * as cloudEnv from '../test/helpers/cloud-env.js';
 
 const ROOT = process.cwd();
 const BIN = join(ROOT, 'bin', 'wid.js');
@@ -223,40 +224,9 @@ const AWS = { account: '111122223333', issuer: 'https://oidc.eks.us-west-2.amazo
 const AZ = { sub: '0b1f6471-1bf0-4dda-aec3-cb9272f09590', rg: 'prod-rg', issuer: 'https://westeurope.oic.prod-aks.azure.com/72f988bf-86f1-41af-91ab-2d7cd011db47/9c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f/' };
 const GCP = { project: 'my-project', number: '123456789012', location: 'europe-west1' };
 
-function awsEnv(aws: AwsEmulator): Record<string, string> {
-  return {
-    AWS_ENDPOINT_URL_IAM: aws.iamUrl,
-    AWS_ENDPOINT_URL_EKS: aws.eksUrl,
-    AWS_ENDPOINT_URL_STS: aws.stsUrl,
-    AWS_ACCESS_KEY_ID: 'AKIDWIDBENCH',
-    AWS_SECRET_ACCESS_KEY: 'wid-bench-secret',
-    AWS_REGION: 'us-west-2',
-  };
-}
-function azureEnv(azure: AzureEmulator): Record<string, string> {
-  return {
-    AZURE_TOKEN_CREDENTIALS: 'EnvironmentCredential',
-    AZURE_TENANT_ID: azure.tenantId,
-    AZURE_CLIENT_ID: azure.clientId,
-    AZURE_CLIENT_SECRET: azure.clientSecret,
-    AZURE_AUTHORITY_HOST: azure.url,
-    AZURE_RESOURCE_MANAGER_ENDPOINT: azure.url,
-    AZURE_SUBSCRIPTION_ID: AZ.sub,
-    // The emulator serves HTTPS with a throw-away CA.
-    NODE_EXTRA_CA_CERTS: azure.caPath,
-  };
-}
-function gcpEnv(gcp: GcpEmulator, tmp: string): Record<string, string> {
-  const creds = join(tmp, 'adc.json');
-  gcp.writeCredentialsFile(creds, { projectNumber: GCP.number });
-  return {
-    GOOGLE_APPLICATION_CREDENTIALS: creds,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: gcp.url,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: gcp.url,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER: gcp.url,
-    CLOUDSDK_CORE_PROJECT: GCP.project,
-  };
-}
+const awsEnv = (aws: AwsEmulator): Record<string, string> => cloudEnv.awsEnv(aws);
+const azureEnv = (azure: AzureEmulator): Record<string, string> => cloudEnv.azureEnv(azure, AZ.sub);
+const gcpEnv = (gcp: GcpEmulator, tmp: string): Record<string, string> => cloudEnv.gcpEnv(gcp, tmp, GCP.project, GCP.number);
 const seedAws = (aws: AwsEmulator): void => aws.seedCluster({ name: 'prod', region: 'us-west-2', issuer: AWS.issuer });
 const seedAzure = (azure: AzureEmulator): void => void azure.seedCluster({ subscription: AZ.sub, resourceGroup: AZ.rg, name: 'prod', location: 'westeurope', issuer: AZ.issuer });
 function seedGcp(gcp: GcpEmulator): void {

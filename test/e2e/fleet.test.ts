@@ -12,6 +12,7 @@ import { startAwsEmulator, type AwsEmulator } from '../emulators/aws/server.js';
 import { startAzureEmulator, type AzureEmulator } from '../emulators/azure/server.js';
 import { startGcpEmulator, type GcpEmulator } from '../emulators/gcp/server.js';
 import { startKubeEmulator, type KubeEmulator } from '../emulators/kube/server.js';
+import { awsEnv, azureEnv, gcpEnv } from '../helpers/cloud-env.js';
 import { baseEnv, wid } from '../helpers/wid.js';
 import { AKS, EKS, GKE } from '../reliability/rigs.js';
 
@@ -31,29 +32,11 @@ beforeAll(async () => {
     kubeconfig[p] = join(tmp, `kubeconfig-${p}`);
     kube[p].writeKubeconfig(kubeconfig[p], { context: `${p}-prod` });
   }
-  const creds = join(tmp, 'adc.json');
-  gcp.writeCredentialsFile(creds, { projectNumber: GKE.number });
   env = {
     ...baseEnv(tmp),
-    AWS_ENDPOINT_URL_IAM: aws.iamUrl,
-    AWS_ENDPOINT_URL_EKS: aws.eksUrl,
-    AWS_ENDPOINT_URL_STS: aws.stsUrl,
-    AWS_ACCESS_KEY_ID: 'AKIDWIDTEST',
-    AWS_SECRET_ACCESS_KEY: 'wid-test-secret',
-    AWS_REGION: 'us-west-2',
-    AZURE_TOKEN_CREDENTIALS: 'EnvironmentCredential',
-    AZURE_TENANT_ID: azure.tenantId,
-    AZURE_CLIENT_ID: azure.clientId,
-    AZURE_CLIENT_SECRET: azure.clientSecret,
-    AZURE_AUTHORITY_HOST: azure.url,
-    AZURE_RESOURCE_MANAGER_ENDPOINT: azure.url,
-    AZURE_SUBSCRIPTION_ID: AKS.sub,
-    NODE_EXTRA_CA_CERTS: azure.caPath,
-    GOOGLE_APPLICATION_CREDENTIALS: creds,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: gcp.url,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: gcp.url,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER: gcp.url,
-    CLOUDSDK_CORE_PROJECT: GKE.project,
+    ...awsEnv(aws),
+    ...azureEnv(azure, AKS.sub),
+    ...gcpEnv(gcp, tmp, GKE.project, GKE.number),
     WID_RETRY_DELAY_MS: '20',
   };
 });

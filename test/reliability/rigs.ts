@@ -9,6 +9,7 @@ import { startAwsEmulator, type AwsEmulator } from '../emulators/aws/server.js';
 import { startAzureEmulator, type AzureEmulator } from '../emulators/azure/server.js';
 import { startGcpEmulator, type GcpEmulator } from '../emulators/gcp/server.js';
 import { startKubeEmulator, type KubeEmulator } from '../emulators/kube/server.js';
+import { awsEnv, azureEnv, gcpEnv } from '../helpers/cloud-env.js';
 import { baseEnv, wid, type WidResult } from '../helpers/wid.js';
 
 export interface Rig<C> {
@@ -53,12 +54,7 @@ export async function eksRig(): Promise<Rig<AwsEmulator>> {
   kube.writeKubeconfig(kubeconfig, { context: 'prod' });
   return rig(cloud, kube, tmp, {
     ...baseEnv(tmp),
-    AWS_ENDPOINT_URL_IAM: cloud.iamUrl,
-    AWS_ENDPOINT_URL_EKS: cloud.eksUrl,
-    AWS_ENDPOINT_URL_STS: cloud.stsUrl,
-    AWS_ACCESS_KEY_ID: 'AKIDWIDTEST',
-    AWS_SECRET_ACCESS_KEY: 'wid-test-secret',
-    AWS_REGION: 'us-west-2',
+    ...awsEnv(cloud),
     KUBECONFIG: kubeconfig,
     WID_RETRY_DELAY_MS: '20',
   });
@@ -86,14 +82,7 @@ export async function aksRig(): Promise<Rig<AzureEmulator>> {
   kube.writeKubeconfig(kubeconfig, { context: 'prod' });
   return rig(cloud, kube, tmp, {
     ...baseEnv(tmp),
-    AZURE_TOKEN_CREDENTIALS: 'EnvironmentCredential',
-    AZURE_TENANT_ID: cloud.tenantId,
-    AZURE_CLIENT_ID: cloud.clientId,
-    AZURE_CLIENT_SECRET: cloud.clientSecret,
-    AZURE_AUTHORITY_HOST: cloud.url,
-    AZURE_RESOURCE_MANAGER_ENDPOINT: cloud.url,
-    AZURE_SUBSCRIPTION_ID: AKS.sub,
-    NODE_EXTRA_CA_CERTS: cloud.caPath,
+    ...azureEnv(cloud, AKS.sub),
     KUBECONFIG: kubeconfig,
     WID_RETRY_DELAY_MS: '20',
   });
@@ -117,17 +106,11 @@ export async function gkeRig(): Promise<Rig<GcpEmulator>> {
   const cloud = await startGcpEmulator();
   const kube = await startKubeEmulator();
   const tmp = mkdtempSync(join(tmpdir(), 'wid-rel-gke-'));
-  const creds = join(tmp, 'adc.json');
-  cloud.writeCredentialsFile(creds, { projectNumber: GKE.number });
   const kubeconfig = join(tmp, 'kubeconfig');
   kube.writeKubeconfig(kubeconfig, { context: 'gke_prod' });
   return rig(cloud, kube, tmp, {
     ...baseEnv(tmp),
-    GOOGLE_APPLICATION_CREDENTIALS: creds,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: cloud.url,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: cloud.url,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER: cloud.url,
-    CLOUDSDK_CORE_PROJECT: GKE.project,
+    ...gcpEnv(cloud, tmp, GKE.project, GKE.number),
     KUBECONFIG: kubeconfig,
     WID_RETRY_DELAY_MS: '20',
   });
