@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startAwsEmulator, type AwsEmulator } from '../emulators/aws/server.js';
 import { startAzureEmulator, type AzureEmulator } from '../emulators/azure/server.js';
@@ -101,6 +101,10 @@ describe('wid apply -f / wid teardown -f', () => {
     const oidc = plan.changes.filter((c: { step: { phase: string } }) => c.step.phase === 'oidc-provider');
     expect(oidc).toHaveLength(1);
     expect(oidc[0].bindings).toHaveLength(6);
+    expect(plan.bindings.every((b: { status: string }) => b.status === 'planned')).toBe(true);
+    const asYaml = await wid(['apply', '-f', file, '--dry-run', '-o', 'yaml'], env);
+    expect(asYaml.code, asYaml.stderr).toBe(0);
+    expect(parse(asYaml.stdout)).toEqual(plan);
 
     const up = await wid(['apply', '-f', file, '--yes', '-o', 'json'], env);
     expect(up.code, up.stderr).toBe(0);
