@@ -320,18 +320,32 @@ describe('aks', () => {
   });
 
   it('a hanging ARM endpoint ends in a clear error within the time limit', async () => {
-    // Every answer is slow, the sign-in's too (it has no time limit of wid's): 2 s each for the
-    // authority's discovery and token, then the first ARM call runs out of its 300 ms.
+    // Only ARM is slow: the sign-in answers, then the first ARM call runs out of its 300 ms.
     azure.faults.latencyMs = 2000;
+    azure.faults.latencyExcept = /\/oauth2\/|openid-configuration|discovery/;
     tally.injected += 1;
     const started = Date.now();
     const r = await wid([...SETUP.slice(0, -1), '--dry-run'], { ...env, WID_TIMEOUT_MS: '300' });
     azure.faults.latencyMs = 0;
+    azure.faults.latencyExcept = undefined;
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('managedClusters.get failed: Timeout');
     expect(r.stderr).toContain('Azure did not answer in time');
     expect(r.stderr).not.toContain('bug in wid');
     expect(Date.now() - started).toBeLessThan(15_000);
+    tally.timeouts++;
+  });
+
+  it('a hanging sign-in (Entra token endpoint) ends in a clear error within the time limit', async () => {
+    azure.faults.latencyMs = 5000;
+    tally.injected += 1;
+    const started = Date.now();
+    const r = await wid([...SETUP.slice(0, -1), '--dry-run'], { ...env, WID_TIMEOUT_MS: '300' });
+    azure.faults.latencyMs = 0;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/signing in to Azure timed out: 127\.0\.0\.1:\d+ did not answer within 300 ms/);
+    expect(r.stderr).toContain('WID_TIMEOUT_MS');
+    expect(Date.now() - started).toBeLessThan(10_000);
     tally.timeouts++;
   });
 });

@@ -68,8 +68,21 @@ const PERMISSION: Record<string, string> = {
 /** @azure/identity's sign-in failures; some carry a statusCode, so they are told apart by name first. */
 const SIGN_IN_ERRORS = ['CredentialUnavailableError', 'AggregateAuthenticationError', 'AuthenticationError', 'AuthenticationRequiredError'];
 
+/**
+ * Set when the time limit cut a sign-in request (the authority's discovery or token endpoint):
+ * @azure/identity then reports a generic authentication failure, which would hide the cause.
+ */
+let timedOut: { host: string; ms: number } | undefined;
+
 function toCloudError(operation: string, e: unknown): never {
   if (e instanceof CloudError) throw e;
+  if (e instanceof Error && SIGN_IN_ERRORS.includes(e.name) && timedOut !== undefined) {
+    throw new CloudError('azure', operation, 'Timeout', `${timedOut.host} did not answer within ${timedOut.ms} ms`, {
+      message: `signing in to Azure timed out: ${timedOut.host} did not answer within ${timedOut.ms} ms`,
+      hint: 'check the network or AZURE_AUTHORITY_HOST, or raise WID_TIMEOUT_MS',
+      cause: e,
+    });
+  }
   if (e instanceof Error && SIGN_IN_ERRORS.includes(e.name)) {
     throw new CloudError('azure', operation, e.name, e.message.split('\n')[0] ?? e.message, {
       message: `signing in to Azure failed: ${e.name}: ${e.message.split('\n')[0] ?? e.message}`,
@@ -128,10 +141,9 @@ export function createAzureApi(opts: AzureOptions): AzureApi {
   const authority = opts.authorityHost === undefined ? undefined : new URL(opts.authorityHost).hostname;
   // Against any other authority (a sovereign cloud's, Azure Stack's, a test server's), MSAL's instance
   // discovery would ask the public cloud about it first: turn it off there.
-  const credential = new DefaultAzureCredential(authority !== undefined && !KNOWN_AUTHORITIES.includes(authority) ? { disableInstanceDiscovery: true } : {});
   const scopes = [`${endpoint}/.default`];
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  // Every ARM request gets a time limit: the SDK's pipeline has none by default. wid keeps the timer
+  // Every ARM and sign-in request gets a time limit: the SDK's pipeline has none by default. wid keeps the timer
   // itself rather than setting `request.timeout`: the SDK's HTTP client (@typespec/ts-http-runtime
   // 0.3) clears its own timer only when an answer comes, so after a dropped connection it kept the
   // process alive for the whole limit after wid had finished. Expiry aborts the attempt the same way
@@ -141,13 +153,17 @@ export function createAzureApi(opts: AzureOptions): AzureApi {
       position: 'perRetry' as const,
       policy: {
         name: 'widRequestTimeout',
-        sendRequest: async (request: { timeout: number; abortSignal?: AbortSignalLike }, next: (r: never) => Promise<never>) => {
+        sendRequest: async (request: { url: string; timeout: number; abortSignal?: AbortSignalLike }, next: (r: never) => Promise<never>) => {
           const outer = request.abortSignal;
           const attempt = new AbortController();
           const forward = (): void => attempt.abort();
           if (outer?.aborted) attempt.abort();
           outer?.addEventListener('abort', forward);
-          const timer = setTimeout(() => attempt.abort(), timeoutMs);
+          const timer = setTimeout(() => {
+            // Remembered for a sign-in failure this causes (ARM failures say Timeout themselves).
+            timedOut = { host: new URL(request.url).host, ms: timeoutMs };
+            attempt.abort();
+          }, timeoutMs);
           request.abortSignal = attempt.signal;
           request.timeout = 0;
           try {
@@ -161,6 +177,11 @@ export function createAzureApi(opts: AzureOptions): AzureApi {
       },
     },
   ] as never;
+  // The sign-in (the authority's discovery and token requests) runs through the same time limit.
+  const credential = new DefaultAzureCredential({
+    ...(authority !== undefined && !KNOWN_AUTHORITIES.includes(authority) ? { disableInstanceDiscovery: true } : {}),
+    additionalPolicies,
+  });
   let aksClient: ContainerServiceClient | undefined;
   let msiClient: ManagedServiceIdentityClient | undefined;
   let authClient: AuthorizationManagementClient | undefined;

@@ -82,6 +82,8 @@ export interface AzureFaults {
   ficConflict(times?: number): void;
   /** Milliseconds added before every answer (errors included). Concurrent FIC writes to one identity inside this window get 409. */
   latencyMs: number;
+  /** Requests whose path matches get no latency (e.g. the sign-in, to slow ARM alone); clear() unsets it. */
+  latencyExcept?: RegExp | undefined;
   /**
    * Holds the next `count` ARM requests with this method (`'*'` for any) and a matching path after
    * their latency, until `count` of them are waiting (or `timeoutMs`, default 5000, has passed since
@@ -854,6 +856,7 @@ class AzureEmulatorImpl implements AzureEmulator {
         self.ficConflicts = 0;
         for (const g of [...self.gathers]) self.release(g);
         faults.latencyMs = 0;
+        faults.latencyExcept = undefined;
       },
     };
     this.faults = faults;
@@ -1338,7 +1341,8 @@ class AzureEmulatorImpl implements AzureEmulator {
     this.onResponse?.(record);
   }
 
-  private async delay(): Promise<void> {
+  private async delay(path: string): Promise<void> {
+    if (this.faults.latencyExcept?.test(path)) return;
     const ms = this.faults.latencyMs;
     if (ms > 0) await delay(ms);
   }
@@ -1389,7 +1393,7 @@ class AzureEmulatorImpl implements AzureEmulator {
     ctx: { method: string; segs: string[]; path: string; query: Record<string, string>; rawBody: string; origin: string; record: AzureRequestRecord },
     correlationId: string,
   ): Promise<Reply> {
-    await this.delay();
+    await this.delay(ctx.path);
     const traceId = randomUUID();
     try {
       const failure = this.takeFailure(ctx.method, ctx.path);
@@ -1643,7 +1647,7 @@ class AzureEmulatorImpl implements AzureEmulator {
       }
     }
     try {
-      await this.delay();
+      await this.delay(ctx.path);
       await this.gathered(ctx.method, ctx.path);
       const caller = this.authenticate(req, ctx.origin);
       const apiVersion = ctx.query['api-version'];
