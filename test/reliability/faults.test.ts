@@ -486,6 +486,21 @@ describe('gke', () => {
     tally.transientConverged++;
   });
 
+  it('hanging Google endpoints (the token exchange, then the APIs) end in a clear error within the time limit', async () => {
+    gcp.faults.latencyMs = 5000;
+    tally.injected += 1;
+    const started = Date.now();
+    const r = await wid([...SETUP.slice(0, -1), '--dry-run'], { ...env, WID_TIMEOUT_MS: '300' });
+    gcp.faults.latencyMs = 0;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('clusters.get failed');
+    expect(r.stderr).toContain('Google did not answer (after retries)');
+    expect(r.stderr).toContain('WID_TIMEOUT_MS');
+    expect(r.stderr).not.toContain('bug in wid');
+    expect(Date.now() - started).toBeLessThan(20_000);
+    tally.timeouts++;
+  });
+
   it('a hanging Kubernetes API ends in a clear error within the time limit', async () => {
     kube.faults.latencyMs = 5000;
     tally.injected += 1;

@@ -130,8 +130,13 @@ export function createGcpApi(opts: GcpOptions = {}): GcpApi {
       return toCloudError(operation, e);
     }
   };
-  const auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'], ...(opts.project === undefined ? {} : { projectId: opts.project }) });
   const timeout = opts.timeoutMs ?? 30_000;
+  // The sign-in's token requests get the same time limit as the API calls.
+  const auth = new GoogleAuth({
+    scopes: ['https://www.googleapis.com/auth/cloud-platform'],
+    ...(opts.project === undefined ? {} : { projectId: opts.project }),
+    clientOptions: { transporterOptions: { timeout } },
+  });
   const root = (url: string | undefined): { rootUrl?: string; timeout: number } => ({ timeout, ...(url === undefined ? {} : { rootUrl: url.endsWith('/') ? url : `${url}/` }) });
   let iamC: iam_v1.Iam | undefined;
   let containerC: container_v1.Container | undefined;
