@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startAzureEmulator, type AzureEmulator } from '../emulators/azure/server.js';
 import { startKubeEmulator, type KubeEmulator } from '../emulators/kube/server.js';
+import { azureEnv } from '../helpers/cloud-env.js';
 import { baseEnv, wid } from '../helpers/wid.js';
 
 const SUB = '0b1f6471-1bf0-4dda-aec3-cb9272f09590';
@@ -36,14 +37,7 @@ beforeAll(async () => {
     ...baseEnv(tmp),
     // Sign-in: a service principal through EnvironmentCredential only, so nothing probes the
     // instance metadata address; ARM and the authority are the emulator, trusted through its CA.
-    AZURE_TOKEN_CREDENTIALS: 'EnvironmentCredential',
-    AZURE_TENANT_ID: azure.tenantId,
-    AZURE_CLIENT_ID: azure.clientId,
-    AZURE_CLIENT_SECRET: azure.clientSecret,
-    AZURE_AUTHORITY_HOST: azure.url,
-    AZURE_RESOURCE_MANAGER_ENDPOINT: azure.url,
-    AZURE_SUBSCRIPTION_ID: SUB,
-    NODE_EXTRA_CA_CERTS: azure.caPath,
+    ...azureEnv(azure, SUB),
     KUBECONFIG: kubeconfig,
   };
 });

@@ -10,6 +10,7 @@ import { startAwsEmulator, type AwsEmulator } from '../emulators/aws/server.js';
 import { startAzureEmulator, type AzureEmulator } from '../emulators/azure/server.js';
 import { startGcpEmulator, type GcpEmulator } from '../emulators/gcp/server.js';
 import { startKubeEmulator, type KubeEmulator } from '../emulators/kube/server.js';
+import { awsEnv, azureEnv, gcpEnv } from '../helpers/cloud-env.js';
 import { baseEnv, wid } from '../helpers/wid.js';
 
 interface Report {
@@ -46,7 +47,7 @@ describe('doctor eks', () => {
   let env: Record<string, string>;
   beforeAll(async () => {
     aws = await startAwsEmulator();
-    env = { ...baseEnv(tmp), AWS_ENDPOINT_URL_IAM: aws.iamUrl, AWS_ENDPOINT_URL_EKS: aws.eksUrl, AWS_ENDPOINT_URL_STS: aws.stsUrl, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-west-2', KUBECONFIG: kubeconfig, WID_RETRY_DELAY_MS: '20' };
+    env = { ...baseEnv(tmp), ...awsEnv(aws), KUBECONFIG: kubeconfig, WID_RETRY_DELAY_MS: '20' };
   });
   afterAll(() => aws.close());
   beforeEach(async () => {
@@ -150,14 +151,7 @@ describe('doctor aks', () => {
     azure = await startAzureEmulator();
     env = {
       ...baseEnv(tmp),
-      AZURE_TOKEN_CREDENTIALS: 'EnvironmentCredential',
-      AZURE_TENANT_ID: azure.tenantId,
-      AZURE_CLIENT_ID: azure.clientId,
-      AZURE_CLIENT_SECRET: azure.clientSecret,
-      AZURE_AUTHORITY_HOST: azure.url,
-      AZURE_RESOURCE_MANAGER_ENDPOINT: azure.url,
-      AZURE_SUBSCRIPTION_ID: SUB,
-      NODE_EXTRA_CA_CERTS: azure.caPath,
+      ...azureEnv(azure, SUB),
       KUBECONFIG: kubeconfig,
     };
   });
@@ -213,15 +207,9 @@ describe('doctor gke', () => {
   const ARGS = ['gke', '--cluster', 'prod', '--location', 'europe-west1', '--project', PROJECT];
   beforeAll(async () => {
     gcp = await startGcpEmulator();
-    const creds = join(tmp, 'adc.json');
-    gcp.writeCredentialsFile(creds, { projectNumber: NUMBER });
     env = {
       ...baseEnv(tmp),
-      GOOGLE_APPLICATION_CREDENTIALS: creds,
-      CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: gcp.url,
-      CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: gcp.url,
-      CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER: gcp.url,
-      CLOUDSDK_CORE_PROJECT: PROJECT,
+      ...gcpEnv(gcp, tmp, PROJECT, NUMBER),
       KUBECONFIG: kubeconfig,
       WID_RETRY_DELAY_MS: '10',
     };

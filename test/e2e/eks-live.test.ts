@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startAwsEmulator, type AwsEmulator } from '../emulators/aws/server.js';
 import { startKubeEmulator, type KubeEmulator } from '../emulators/kube/server.js';
+import { awsEnv } from '../helpers/cloud-env.js';
 import { baseEnv, wid } from '../helpers/wid.js';
 
 const ISSUER = 'https://oidc.eks.us-west-2.amazonaws.com/id/E2E0123456789ABCDEF0123456789ABCD';
@@ -33,12 +34,7 @@ beforeAll(async () => {
   kube.writeKubeconfig(kubeconfig, { context: 'prod' });
   env = {
     ...baseEnv(tmp),
-    AWS_ENDPOINT_URL_IAM: aws.iamUrl,
-    AWS_ENDPOINT_URL_EKS: aws.eksUrl,
-    AWS_ENDPOINT_URL_STS: aws.stsUrl,
-    AWS_ACCESS_KEY_ID: 'AKIDWIDTEST',
-    AWS_SECRET_ACCESS_KEY: 'wid-test-secret',
-    AWS_REGION: 'us-west-2',
+    ...awsEnv(aws),
     KUBECONFIG: kubeconfig,
     WID_RETRY_DELAY_MS: '20',
   };

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startGcpEmulator, type GcpEmulator } from '../emulators/gcp/server.js';
 import { startKubeEmulator, type KubeEmulator } from '../emulators/kube/server.js';
+import { gcpEnv } from '../helpers/cloud-env.js';
 import { baseEnv, wid } from '../helpers/wid.js';
 
 const PROJECT = 'my-project';
@@ -30,17 +31,11 @@ beforeAll(async () => {
   gcp = await startGcpEmulator();
   kube = await startKubeEmulator();
   tmp = mkdtempSync(join(tmpdir(), 'wid-gke-'));
-  const creds = join(tmp, 'adc.json');
-  gcp.writeCredentialsFile(creds, { projectNumber: NUMBER });
   const kubeconfig = join(tmp, 'kubeconfig');
   kube.writeKubeconfig(kubeconfig, { context: 'gke_prod' });
   env = {
     ...baseEnv(tmp),
-    GOOGLE_APPLICATION_CREDENTIALS: creds,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: gcp.url,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: gcp.url,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER: gcp.url,
-    CLOUDSDK_CORE_PROJECT: PROJECT,
+    ...gcpEnv(gcp, tmp, PROJECT, NUMBER),
     KUBECONFIG: kubeconfig,
     WID_RETRY_DELAY_MS: '20',
   };

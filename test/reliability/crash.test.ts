@@ -15,6 +15,7 @@ import { startAwsEmulator } from '../emulators/aws/server.js';
 import { startAzureEmulator, type AzureEmulator } from '../emulators/azure/server.js';
 import { startGcpEmulator } from '../emulators/gcp/server.js';
 import { startKubeEmulator, type KubeEmulator } from '../emulators/kube/server.js';
+import { awsEnv, azureEnv, gcpEnv } from '../helpers/cloud-env.js';
 import { baseEnv } from '../helpers/wid.js';
 import { runCrashResume, type CrashReport, type CrashScenario } from './harness.js';
 
@@ -79,12 +80,7 @@ async function eks(): Promise<CrashReport> {
     kube.writeKubeconfig(kubeconfig, { context: 'prod' });
     const env = {
       ...baseEnv(tmp),
-      AWS_ENDPOINT_URL_IAM: aws.iamUrl,
-      AWS_ENDPOINT_URL_EKS: aws.eksUrl,
-      AWS_ENDPOINT_URL_STS: aws.stsUrl,
-      AWS_ACCESS_KEY_ID: 'AKIDWIDTEST',
-      AWS_SECRET_ACCESS_KEY: 'wid-test-secret',
-      AWS_REGION: 'us-west-2',
+      ...awsEnv(aws),
       KUBECONFIG: kubeconfig,
       WID_RETRY_DELAY_MS: '20',
     };
@@ -171,14 +167,7 @@ async function aks(): Promise<CrashReport> {
     kube.writeKubeconfig(kubeconfig, { context: 'prod' });
     const env = {
       ...baseEnv(tmp),
-      AZURE_TOKEN_CREDENTIALS: 'EnvironmentCredential',
-      AZURE_TENANT_ID: azure.tenantId,
-      AZURE_CLIENT_ID: azure.clientId,
-      AZURE_CLIENT_SECRET: azure.clientSecret,
-      AZURE_AUTHORITY_HOST: azure.url,
-      AZURE_RESOURCE_MANAGER_ENDPOINT: azure.url,
-      AZURE_SUBSCRIPTION_ID: SUB,
-      NODE_EXTRA_CA_CERTS: azure.caPath,
+      ...azureEnv(azure, SUB),
       KUBECONFIG: kubeconfig,
       WID_RETRY_DELAY_MS: '20',
     };
@@ -244,17 +233,11 @@ async function gke(): Promise<CrashReport> {
   const kube = await startKubeEmulator();
   const tmp = tempDir('gke');
   try {
-    const creds = join(tmp, 'adc.json');
-    gcp.writeCredentialsFile(creds, { projectNumber: NUMBER });
     const kubeconfig = join(tmp, 'kubeconfig');
     kube.writeKubeconfig(kubeconfig, { context: 'gke_prod' });
     const env = {
       ...baseEnv(tmp),
-      GOOGLE_APPLICATION_CREDENTIALS: creds,
-      CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: gcp.url,
-      CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: gcp.url,
-      CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER: gcp.url,
-      CLOUDSDK_CORE_PROJECT: PROJECT,
+      ...gcpEnv(gcp, tmp, PROJECT, NUMBER),
       KUBECONFIG: kubeconfig,
       WID_RETRY_DELAY_MS: '20',
     };

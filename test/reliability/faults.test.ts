@@ -17,6 +17,7 @@ import { startAwsEmulator, type AwsEmulator } from '../emulators/aws/server.js';
 import { startAzureEmulator, type AzureEmulator } from '../emulators/azure/server.js';
 import { startGcpEmulator, type GcpEmulator } from '../emulators/gcp/server.js';
 import { startKubeEmulator, type KubeEmulator } from '../emulators/kube/server.js';
+import { awsEnv, azureEnv, gcpEnv } from '../helpers/cloud-env.js';
 import { baseEnv, wid } from '../helpers/wid.js';
 
 let kube: KubeEmulator;
@@ -49,7 +50,7 @@ describe('eks', () => {
   const SETUP = ['setup', 'eks', '--cluster', 'prod', '--sa', 'app', '-n', 'apps', '--attach-policy-arn', 'arn:aws:iam::aws:policy/ReadOnlyAccess', '--yes'];
   beforeAll(async () => {
     aws = await startAwsEmulator();
-    env = { ...baseEnv(tmp), AWS_ENDPOINT_URL_IAM: aws.iamUrl, AWS_ENDPOINT_URL_EKS: aws.eksUrl, AWS_ENDPOINT_URL_STS: aws.stsUrl, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test-secret-key', AWS_REGION: 'us-west-2', KUBECONFIG: kubeconfig, WID_RETRY_DELAY_MS: '10' };
+    env = { ...baseEnv(tmp), ...awsEnv(aws), KUBECONFIG: kubeconfig, WID_RETRY_DELAY_MS: '10' };
   });
   afterAll(() => aws.close());
   beforeEach(() => {
@@ -226,14 +227,7 @@ describe('aks', () => {
     azure = await startAzureEmulator();
     env = {
       ...baseEnv(tmp),
-      AZURE_TOKEN_CREDENTIALS: 'EnvironmentCredential',
-      AZURE_TENANT_ID: azure.tenantId,
-      AZURE_CLIENT_ID: azure.clientId,
-      AZURE_CLIENT_SECRET: azure.clientSecret,
-      AZURE_AUTHORITY_HOST: azure.url,
-      AZURE_RESOURCE_MANAGER_ENDPOINT: azure.url,
-      AZURE_SUBSCRIPTION_ID: SUB,
-      NODE_EXTRA_CA_CERTS: azure.caPath,
+      ...azureEnv(azure, SUB),
       KUBECONFIG: kubeconfig,
       WID_RETRY_DELAY_MS: '10',
     };
@@ -357,15 +351,9 @@ describe('gke', () => {
   const SETUP = ['setup', 'gke', '--cluster', 'prod', '--location', 'europe-west1', '--sa', 'app', '-n', 'apps', '--gsa', 'app-gsa', '--role', 'roles/viewer', '--yes'];
   beforeAll(async () => {
     gcp = await startGcpEmulator();
-    const creds = join(tmp, 'adc.json');
-    gcp.writeCredentialsFile(creds, { projectNumber: '123456789012' });
     env = {
       ...baseEnv(tmp),
-      GOOGLE_APPLICATION_CREDENTIALS: creds,
-      CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: gcp.url,
-      CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: gcp.url,
-      CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER: gcp.url,
-      CLOUDSDK_CORE_PROJECT: PROJECT,
+      ...gcpEnv(gcp, tmp, PROJECT, '123456789012'),
       KUBECONFIG: kubeconfig,
       WID_RETRY_DELAY_MS: '10',
     };
