@@ -136,7 +136,7 @@ export async function runFleet(opts: FleetOptions, io: IO, factory: Factory): Pr
   if (opts.run.output === 'text') io.err(planText(opts, bindings, unique, style));
 
   const finish = (message: string): void => {
-    if (opts.run.output !== 'text') io.out(fleetDocument(opts, bindings, opts.run.output));
+    if (opts.run.output !== 'text') io.out(fleetDocument(opts, bindings, unique, opts.run.output));
     io.err(message);
     const failed = bindings.filter((b) => b.status === 'failed');
     if (failed.length > 0) {
@@ -281,8 +281,7 @@ function planText(opts: FleetOptions, bindings: FleetBinding[], unique: Map<stri
   return `${out.join('\n')}\n`;
 }
 
-function fleetDocument(opts: FleetOptions, bindings: FleetBinding[], format: 'json' | 'yaml' | 'text'): string {
-  const unique = uniqueChanges(bindings);
+function fleetDocument(opts: FleetOptions, bindings: FleetBinding[], unique: Map<string, UniqueChange>, format: 'json' | 'yaml' | 'text'): string {
   const doc = {
     apiVersion: 'wid/v1',
     kind: 'FleetPlan',

@@ -8,7 +8,7 @@ import type { Provider } from '../../core/plan.js';
 import type { Factory } from '../factory.js';
 import { examples } from '../flags.js';
 import type { IO } from '../io.js';
-import { runOptions, type RawOptions } from '../request.js';
+import type { RawOptions } from '../request.js';
 
 const DEFAULT_CONCURRENCY = 10;
 const MAX_CONCURRENCY = 100;
@@ -29,9 +29,10 @@ function concurrency(raw: { concurrency?: string }): number {
 }
 
 export async function runFleetCommand(mode: 'setup' | 'teardown', raw: RawOptions & { file?: string; concurrency?: string }, io: IO, factory: Factory): Promise<void> {
+  // Loaded on use, like setup's and teardown's runs: `wid --help` and the other commands do not pay for them.
+  const [{ runOptions }, { setupCommand }, { teardownCommand }, { runFleet }] = await Promise.all([import('../request.js'), import('./setup.js'), import('./teardown.js'), import('../fleet.js')]);
   const run = runOptions(raw);
   const n = concurrency(raw);
-  const [{ setupCommand }, { teardownCommand }, { runFleet }] = await Promise.all([import('./setup.js'), import('./teardown.js'), import('../fleet.js')]);
   const parents = [setupCommand(io, factory), teardownCommand(io, factory)];
   const commands = (p: Provider): Command[] => parents.map((parent) => parent.commands.find((c) => c.name() === p)!);
   await runFleet({ mode, file: raw.file!, concurrency: n, run, commands }, io, factory);

@@ -81,6 +81,14 @@ function changePolicy(ctx: GkeContext, key: string, change: Change<IamPolicy>, c
   return ctx.groupCommit ? ctx.groupCommit.run(key, change, commit) : commit(change);
 }
 
+/** Read-modify-write of the Google service account's IAM policy, for changePolicy's commit. */
+const gsaPolicyWrite = (ctx: GkeContext, gsa: string) => (change: Change<IamPolicy>): Promise<boolean> =>
+  readModifyWrite(ctx, () => ctx.gcp.getServiceAccountPolicy(gsa), (p) => ctx.gcp.setServiceAccountPolicy(gsa, p), change);
+
+/** Read-modify-write of the project's IAM policy, for changePolicy's commit. */
+const projectPolicyWrite = (ctx: GkeContext, project: string) => (change: Change<IamPolicy>): Promise<boolean> =>
+  readModifyWrite(ctx, () => ctx.gcp.getProjectPolicy(project), (p) => ctx.gcp.setProjectPolicy(project, p), change);
+
 /**
  * A service account just created can answer 404 for a minute or more ("could take 60 seconds or
  * more"); retries `fn` on 404 with backoff, within a bound.
@@ -167,7 +175,7 @@ const iamBinding: Phase<GkeRequest, GkeContext> = {
       ctx,
       `serviceAccount ${gsa}`,
       (p) => (hasMember(p, WORKLOAD_IDENTITY_USER, member) ? undefined : addMember(p, WORKLOAD_IDENTITY_USER, member)),
-      (change) => whenVisible(ctx, () => readModifyWrite(ctx, () => ctx.gcp.getServiceAccountPolicy(gsa), (p) => ctx.gcp.setServiceAccountPolicy(gsa, p), change)),
+      (change) => whenVisible(ctx, () => gsaPolicyWrite(ctx, gsa)(change)),
     );
   },
 };
@@ -205,7 +213,7 @@ const projectRole: Phase<GkeRequest, GkeContext> = {
       (change) =>
         whenVisible(ctx, async () => {
           try {
-            return await readModifyWrite(ctx, () => ctx.gcp.getProjectPolicy(req.project), (p) => ctx.gcp.setProjectPolicy(req.project, p), change);
+            return await projectPolicyWrite(ctx, req.project)(change);
           } catch (e) {
             if (req.mode === 'gsa' && e instanceof CloudError && e.status === 400 && /does not exist/i.test(e.message)) {
               throw new CloudError('gcp', e.operation, 'NOT_FOUND', e.message, { status: 404, cause: e });
@@ -355,7 +363,7 @@ const iamBindingTeardown: LivePhase<GkeRequest, GkeContext> = {
       ctx,
       `serviceAccount ${gsa}`,
       (p) => (hasMember(p, WORKLOAD_IDENTITY_USER, member) ? removeMember(p, WORKLOAD_IDENTITY_USER, member) : undefined),
-      (change) => readModifyWrite(ctx, () => ctx.gcp.getServiceAccountPolicy(gsa), (p) => ctx.gcp.setServiceAccountPolicy(gsa, p), change),
+      gsaPolicyWrite(ctx, gsa),
     );
   },
 };
@@ -399,7 +407,7 @@ const projectRoleTeardown: LivePhase<GkeRequest, GkeContext> = {
       ctx,
       `project ${req.project}`,
       (p) => (hasMember(p, role, member) ? removeMember(p, role, member) : undefined),
-      (change) => readModifyWrite(ctx, () => ctx.gcp.getProjectPolicy(req.project), (p) => ctx.gcp.setProjectPolicy(req.project, p), change),
+      projectPolicyWrite(ctx, req.project),
     );
   },
 };
